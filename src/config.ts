@@ -1,0 +1,102 @@
+import path from 'node:path';
+
+/** Everything the server reads from its environment, parsed once at start-up. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** PostgreSQL connection string; when absent the embedded SQLite store is used. */
+  databaseUrl: string | undefined;
+  /** PostgreSQL schema to use (shared clusters, tests). */
+  pgSchema: string | undefined;
+  /** Absolute base URL used in @odata.context / @odata.nextLink; derived from the request when unset. */
+  publicUrl: string | undefined;
+  bodyLimitBytes: number;
+  logLevel: string;
+  /** Master key material: base64 key or JSON keyring. */
+  masterKey: string | undefined;
+  masterKeyFile: string | undefined;
+  oidc: OidcConfig | undefined;
+  rateLimit: { max: number; windowMs: number };
+  metricsToken: string | undefined;
+  /** Headers of a TLS-terminating proxy we trust (client certificate forwarding, X-Forwarded-*). */
+  trustProxy: boolean | string;
+  jobs: { enabled: boolean; pollIntervalMs: number; leaseMs: number };
+  shutdownGraceMs: number;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  audience: string;
+  /** Explicit JWKS URL; discovered from the issuer when unset. */
+  jwksUri: string | undefined;
+  /** Claim holding the tenant id; the value must match a tenant's id or oidcTenantKey. */
+  tenantClaim: string;
+  /** Claim holding app roles (array of strings). */
+  rolesClaim: string;
+  /** Claim holding scope tag ids (array of strings). */
+  scopeTagsClaim: string;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const issuer = env.OPENENROLL_OIDC_ISSUER;
+  let oidc: OidcConfig | undefined;
+  if (issuer) {
+    const audience = env.OPENENROLL_OIDC_AUDIENCE;
+    if (!audience) throw new ConfigError('OPENENROLL_OIDC_AUDIENCE is required when OPENENROLL_OIDC_ISSUER is set');
+    oidc = {
+      issuer,
+      audience,
+      jwksUri: env.OPENENROLL_OIDC_JWKS_URI || undefined,
+      tenantClaim: env.OPENENROLL_OIDC_TENANT_CLAIM || 'tid',
+      rolesClaim: env.OPENENROLL_OIDC_ROLES_CLAIM || 'roles',
+      scopeTagsClaim: env.OPENENROLL_OIDC_SCOPE_TAGS_CLAIM || 'scope_tags',
+    };
+  }
+  const publicUrl = env.OPENENROLL_PUBLIC_URL?.replace(/\/+$/, '') || undefined;
+  if (publicUrl && !/^https?:\/\//.test(publicUrl)) throw new ConfigError('OPENENROLL_PUBLIC_URL must be an http(s) URL');
+  const trust = env.OPENENROLL_TRUST_PROXY;
+  return {
+    port: int(env, 'PORT', 8080),
+    host: env.HOST || '0.0.0.0',
+    dataDir: path.resolve(env.OPENENROLL_DATA_DIR || './data'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    pgSchema: env.OPENENROLL_PG_SCHEMA || undefined,
+    publicUrl,
+    bodyLimitBytes: int(env, 'OPENENROLL_BODY_LIMIT_BYTES', 1024 * 1024, 1024),
+    logLevel: env.LOG_LEVEL || 'info',
+    masterKey: env.OPENENROLL_MASTER_KEY || undefined,
+    masterKeyFile: env.OPENENROLL_MASTER_KEY_FILE || undefined,
+    oidc,
+    rateLimit: {
+      max: int(env, 'OPENENROLL_RATE_LIMIT_MAX', 1200, 1),
+      windowMs: int(env, 'OPENENROLL_RATE_LIMIT_WINDOW_MS', 60_000, 1000),
+    },
+    metricsToken: env.OPENENROLL_METRICS_TOKEN || undefined,
+    trustProxy: trust === undefined || trust === '' ? false : /^(1|true)$/i.test(trust) ? true : trust,
+    jobs: {
+      enabled: bool(env, 'OPENENROLL_JOBS', true),
+      pollIntervalMs: int(env, 'OPENENROLL_JOBS_POLL_MS', 1000, 10),
+      leaseMs: int(env, 'OPENENROLL_JOBS_LEASE_MS', 30_000, 100),
+    },
+    shutdownGraceMs: int(env, 'OPENENROLL_SHUTDOWN_GRACE_MS', 10_000, 0),
+  };
+}

@@ -1,0 +1,174 @@
+import crypto from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import pino, { type Logger } from 'pino';
+import type { Config } from '../config.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { LOG_REDACT_PATHS } from '../audit/redact.js';
+import { adminAuth } from '../auth/plugin.js';
+import { OidcVerifier } from '../auth/oidc.js';
+import { graphErrorHandler } from '../graph/error-handler.js';
+import { errorBody, GraphError } from '../graph/errors.js';
+import { normalizeGraphUrl } from '../graph/url.js';
+import { JobScheduler } from '../jobs/scheduler.js';
+import { Metrics } from '../observability/metrics.js';
+import type { Keyring } from '../secrets/keyring.js';
+import { SecretStore } from '../secrets/secret-store.js';
+import type { Store } from '../store/db.js';
+import { systemClock, type Clock } from '../shared/time.js';
+import { healthRoutes } from './health.js';
+import type { Core, OpenEnrollModule } from './module.js';
+import { createModules } from './modules.js';
+
+export interface AppOptions {
+  config: Config;
+  store: Store;
+  keyring: Keyring;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Extra modules (tests, simulators mounted in-process). */
+  extraModules?: (core: Core) => OpenEnrollModule[];
+}
+
+export interface App {
+  server: FastifyInstance;
+  core: Core;
+  modules: OpenEnrollModule[];
+  /** Starts background work (jobs, module start hooks). */
+  startBackground(): Promise<void>;
+  /** Graceful stop: in-flight requests finish, jobs release leases, the store closes. */
+  close(): Promise<void>;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'openenroll' } });
+}
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const { config, store, keyring } = opts;
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const metrics = opts.metrics ?? new Metrics();
+  const jobs = new JobScheduler(store, {
+    leaseMs: config.jobs.leaseMs,
+    pollIntervalMs: config.jobs.pollIntervalMs,
+    clock,
+    logger: logger.child({ component: 'jobs' }),
+    onRun: (kind, result, ms) => {
+      metrics.jobRuns.inc({ kind, result });
+      metrics.jobDuration.observe({ kind }, ms / 1000);
+    },
+  });
+  const core: Core = {
+    config,
+    store,
+    clock,
+    keyring,
+    secrets: new SecretStore(keyring, () => clock.now()),
+    audit: new AuditLog(clock),
+    jobs,
+    logger,
+    metrics,
+  };
+  const modules = [...createModules(core), ...(opts.extraModules?.(core) ?? [])];
+
+  const server: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    genReqId: () => crypto.randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    rewriteUrl: (req) => normalizeGraphUrl(req.url ?? '/'),
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, strict: false },
+    },
+  });
+  server.decorate('publicUrl', config.publicUrl);
+
+  server.setErrorHandler(graphErrorHandler(config.bodyLimitBytes));
+  server.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '/';
+    const err = new GraphError(404, 'ResourceNotFound', `Resource not found for the segment '${path.split('/').filter(Boolean).pop() ?? '/'}'.`);
+    const crid = req.headers['client-request-id'];
+    return reply.code(404).send(errorBody(err, req.id, typeof crid === 'string' ? crid : undefined));
+  });
+
+  server.addHook('onRequest', async (req, reply) => {
+    reply.header('request-id', req.id);
+    const crid = req.headers['client-request-id'];
+    reply.header('client-request-id', typeof crid === 'string' ? crid : req.id);
+  });
+  server.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'OpenEnroll admin API',
+        version: '0.1.0',
+        description: 'Microsoft Graph-compatible device enrollment administration. Authenticate with "Authorization: Bearer <API key or OIDC token>".',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await server.register(swaggerUi, { routePrefix: '/docs' });
+  server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+
+  await server.register(healthRoutes, { store, metrics, metricsToken: config.metricsToken });
+
+  const oidc = config.oidc ? new OidcVerifier(config.oidc) : undefined;
+  await server.register(async (admin) => {
+    await admin.register(adminAuth, { store, clock, oidc });
+    await admin.register(rateLimit, {
+      global: true,
+      hook: 'preHandler',
+      max: config.rateLimit.max,
+      timeWindow: config.rateLimit.windowMs,
+      keyGenerator: (req) => req.principal?.id ?? req.ip,
+      errorResponseBuilder: (_req, ctx) =>
+        new GraphError(429, 'TooManyRequests', `Rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later.`, {
+          retryAfterSeconds: Math.max(1, Math.ceil(ctx.ttl / 1000)),
+        }),
+    });
+    for (const m of modules) {
+      for (const r of m.adminRoutes ?? []) {
+        for (const v of r.versions) await admin.register(r.plugin, { prefix: `/${v}` });
+      }
+    }
+  });
+  for (const m of modules) {
+    if (m.deviceRoutes) await server.register(m.deviceRoutes);
+  }
+  await server.ready();
+
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    core,
+    modules,
+    async startBackground() {
+      for (const m of modules) await m.start?.();
+      if (config.jobs.enabled) jobs.start();
+    },
+    close() {
+      closing ??= (async () => {
+        await server.close();
+        await jobs.stop(config.shutdownGraceMs);
+        for (const m of [...modules].reverse()) await m.stop?.();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

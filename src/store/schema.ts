@@ -1,0 +1,222 @@
+/**
+ * Row types of every table, shared by both dialects.
+ * Conventions (so one set of migrations serves SQLite and PostgreSQL):
+ * - ids and timestamps are TEXT (timestamps are ISO-8601 UTC with milliseconds, so they sort as text);
+ * - booleans are INTEGER 0/1;
+ * - structured values are JSON in TEXT columns.
+ */
+
+export interface InstanceTable {
+  id: number;
+  default_tenant_id: string;
+  created_at: string;
+}
+
+export interface TenantsTable {
+  id: string;
+  display_name: string;
+  is_default: number;
+  /** Value of the OIDC tenant claim that maps tokens to this tenant. */
+  oidc_tenant_key: string | null;
+  created_at: string;
+}
+
+export interface SecretsTable {
+  id: string;
+  tenant_id: string;
+  /** What the secret is (for rotation reports and audits); never the value. */
+  kind: string;
+  key_id: string;
+  ciphertext: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  role: string;
+  /** JSON array of scope tag ids, or NULL for every scope. */
+  scope_tag_ids: string | null;
+  secret_hash: string;
+  created_at: string;
+  created_by: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface RoleScopeTagsTable {
+  tenant_id: string;
+  id: string;
+  display_name: string;
+  description: string | null;
+  is_built_in: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ObjectScopeTagsTable {
+  tenant_id: string;
+  object_type: string;
+  object_id: string;
+  tag_id: string;
+}
+
+export interface UsersTable {
+  id: string;
+  tenant_id: string;
+  user_principal_name: string;
+  upn_lower: string;
+  display_name: string;
+  given_name: string | null;
+  surname: string | null;
+  mail: string | null;
+  mail_nickname: string | null;
+  account_enabled: number;
+  job_title: string | null;
+  department: string | null;
+  office_location: string | null;
+  mobile_phone: string | null;
+  usage_location: string | null;
+  user_type: string;
+  employee_id: string | null;
+  password_hash: string | null;
+  force_change_password: number;
+  device_enrollment_limit: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GroupsTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  description: string | null;
+  mail_nickname: string | null;
+  mail_enabled: number;
+  security_enabled: number;
+  /** JSON array, e.g. ["DynamicMembership"]. */
+  group_types: string;
+  membership_rule: string | null;
+  membership_rule_processing_state: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GroupMembersTable {
+  tenant_id: string;
+  group_id: string;
+  member_id: string;
+  /** 'user' | 'device' | 'group' */
+  member_type: string;
+  /** 'assigned' | 'dynamic' */
+  source: string;
+  created_at: string;
+}
+
+export interface ManagedDevicesTable {
+  id: string;
+  tenant_id: string;
+  device_name: string | null;
+  managed_device_name: string | null;
+  serial_number: string | null;
+  imei: string | null;
+  meid: string | null;
+  udid: string | null;
+  enrollment_id: string | null;
+  azure_ad_device_id: string | null;
+  operating_system: string | null;
+  os_version: string | null;
+  model: string | null;
+  manufacturer: string | null;
+  device_type: string;
+  managed_device_owner_type: string;
+  device_enrollment_type: string;
+  device_registration_state: string;
+  management_state: string;
+  management_agent: string;
+  compliance_state: string;
+  join_type: string;
+  enrollment_profile_name: string | null;
+  device_category_id: string | null;
+  device_category_display_name: string | null;
+  user_id: string | null;
+  user_principal_name: string | null;
+  user_display_name: string | null;
+  email_address: string | null;
+  enrolled_by_user_principal_name: string | null;
+  is_supervised: number;
+  is_encrypted: number;
+  autopilot_enrolled: number;
+  wifi_mac_address: string | null;
+  phone_number: string | null;
+  notes: string | null;
+  enrolled_date_time: string;
+  last_sync_date_time: string;
+  management_certificate_expiration_date: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  tenant_id: string;
+  activity_date_time: string;
+  display_name: string;
+  component_name: string;
+  category: string;
+  activity: string;
+  activity_type: string;
+  activity_operation_type: string;
+  activity_result: string;
+  /** JSON of the Graph auditActor shape. */
+  actor: string;
+  actor_id: string;
+  /** JSON array of Graph auditResource shapes (with modifiedProperties). */
+  resources: string;
+  resource_type: string;
+  resource_id: string;
+  correlation_id: string;
+  client_request_id: string | null;
+}
+
+export interface JobsTable {
+  id: string;
+  tenant_id: string;
+  kind: string;
+  /** Unique per tenant when set: at most one live job per key (e.g. one sync per token). */
+  dedupe_key: string | null;
+  payload: string;
+  /** 'pending' | 'succeeded' | 'dead' */
+  status: string;
+  run_at: string;
+  interval_ms: number | null;
+  attempts: number;
+  max_attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  /** Incremented on every claim: a fencing token so a stale holder can't commit. */
+  lease_version: number;
+  last_error: string | null;
+  last_started_at: string | null;
+  last_finished_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Database {
+  instance: InstanceTable;
+  tenants: TenantsTable;
+  secrets: SecretsTable;
+  api_keys: ApiKeysTable;
+  role_scope_tags: RoleScopeTagsTable;
+  object_scope_tags: ObjectScopeTagsTable;
+  users: UsersTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  managed_devices: ManagedDevicesTable;
+  audit_events: AuditEventsTable;
+  jobs: JobsTable;
+}
