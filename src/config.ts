@@ -40,12 +40,37 @@ export interface OidcConfig {
 
 export class ConfigError extends Error {}
 
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`${name} must be an integer ${range}, got "${raw}"`);
+  }
   return n;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** true/false words, or else a proxy address list for Fastify's trustProxy. */
+function trustProxy(raw: string | undefined): boolean | string {
+  if (raw === undefined || raw.trim() === '') return false;
+  if (/^(1|true|yes|on)$/i.test(raw.trim())) return true;
+  // Without this, "false" was handed to Fastify as an address list and start-up failed.
+  if (/^(0|false|no|off)$/i.test(raw.trim())) return false;
+  return raw.trim();
+}
+
+function httpUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -60,6 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const issuer = env.OPENENROLL_OIDC_ISSUER;
   let oidc: OidcConfig | undefined;
   if (issuer) {
+    httpUrl('OPENENROLL_OIDC_ISSUER', issuer);
+    if (env.OPENENROLL_OIDC_JWKS_URI) httpUrl('OPENENROLL_OIDC_JWKS_URI', env.OPENENROLL_OIDC_JWKS_URI);
     const audience = env.OPENENROLL_OIDC_AUDIENCE;
     if (!audience) throw new ConfigError('OPENENROLL_OIDC_AUDIENCE is required when OPENENROLL_OIDC_ISSUER is set');
     oidc = {
@@ -73,16 +100,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const publicUrl = env.OPENENROLL_PUBLIC_URL?.replace(/\/+$/, '') || undefined;
   if (publicUrl && !/^https?:\/\//.test(publicUrl)) throw new ConfigError('OPENENROLL_PUBLIC_URL must be an http(s) URL');
-  const trust = env.OPENENROLL_TRUST_PROXY;
+  const logLevel = (env.LOG_LEVEL || 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
   return {
-    port: int(env, 'PORT', 8080),
+    port: int(env, 'PORT', 8080, 0, 65_535),
     host: env.HOST || '0.0.0.0',
     dataDir: path.resolve(env.OPENENROLL_DATA_DIR || './data'),
     databaseUrl: env.DATABASE_URL || undefined,
     pgSchema: env.OPENENROLL_PG_SCHEMA || undefined,
     publicUrl,
     bodyLimitBytes: int(env, 'OPENENROLL_BODY_LIMIT_BYTES', 1024 * 1024, 1024),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel,
     masterKey: env.OPENENROLL_MASTER_KEY || undefined,
     masterKeyFile: env.OPENENROLL_MASTER_KEY_FILE || undefined,
     oidc,
@@ -91,7 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       windowMs: int(env, 'OPENENROLL_RATE_LIMIT_WINDOW_MS', 60_000, 1000),
     },
     metricsToken: env.OPENENROLL_METRICS_TOKEN || undefined,
-    trustProxy: trust === undefined || trust === '' ? false : /^(1|true)$/i.test(trust) ? true : trust,
+    trustProxy: trustProxy(env.OPENENROLL_TRUST_PROXY),
     jobs: {
       enabled: bool(env, 'OPENENROLL_JOBS', true),
       pollIntervalMs: int(env, 'OPENENROLL_JOBS_POLL_MS', 1000, 10),

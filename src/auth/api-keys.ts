@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Executor } from '../store/db.js';
-import type { Principal, Role } from './principal.js';
+import { isRole, type Principal, type Role } from './principal.js';
 import { randomAlnum } from '../shared/random.js';
 
 /**
@@ -29,6 +29,8 @@ export interface ApiKeyInfo {
   revokedAt: string | null;
 }
 
+export class ApiKeyError extends Error {}
+
 const hashSecret = (secret: string) => crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
 
 export function isApiKeyToken(token: string): boolean {
@@ -40,6 +42,9 @@ export async function createApiKey(
   input: { tenantId: string; displayName: string; role: Role; scopeTagIds: string[] | null; createdBy?: string; expiresAt?: string | null },
   now = new Date(),
 ): Promise<CreatedApiKey> {
+  if (input.role === 'scopedAdministrator' && !input.scopeTagIds?.length) {
+    throw new ApiKeyError('a scopedAdministrator key needs at least one scope tag');
+  }
   const id = randomAlnum(16);
   const secret = crypto.randomBytes(32).toString('base64url');
   await db
@@ -73,6 +78,8 @@ export async function verifyApiKey(db: Executor, token: string, now = new Date()
   const match = crypto.timingSafeEqual(presented, stored);
   if (!row || !match) return undefined;
   if (row.revoked_at) return undefined;
+  // A row edited by hand to an unknown role must not reach the permission table.
+  if (!isRole(row.role)) return undefined;
   if (row.expires_at && row.expires_at <= now.toISOString()) return undefined;
   const lastUsed = row.last_used_at ? Date.parse(row.last_used_at) : 0;
   if (now.getTime() - lastUsed > 60_000) {
@@ -83,7 +90,7 @@ export async function verifyApiKey(db: Executor, token: string, now = new Date()
     id: row.id,
     displayName: row.display_name,
     tenantId: row.tenant_id,
-    role: row.role as Role,
+    role: row.role,
     scopeTagIds: row.scope_tag_ids === null ? null : (JSON.parse(row.scope_tag_ids) as string[]),
   };
 }

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Store } from '../store/db.js';
-import { forbidden, unauthorized } from '../graph/errors.js';
+import { forbidden, GraphError, serviceUnavailable, unauthorized } from '../graph/errors.js';
 import { isApiKeyToken, verifyApiKey } from './api-keys.js';
-import type { OidcVerifier } from './oidc.js';
+import { OidcUnavailableError, type OidcVerification, type OidcVerifier } from './oidc.js';
 import { hasPermission } from './principal.js';
 import type { Clock } from '../shared/time.js';
 
@@ -12,12 +12,22 @@ import type { Clock } from '../shared/time.js';
  * - every route must declare `config.permission` (checked when the route is added, so a route
  *   without an authorization rule can't exist);
  * - every request needs a bearer API key or OIDC JWT;
- * - the principal's role must grant the permission.
+ * - the principal's role must grant the permission. This is checked in onRequest, before the
+ *   body is parsed or validated, so a caller without the permission learns nothing from it.
  */
 export interface AdminAuthOptions {
   store: Store;
   clock: Clock;
   oidc?: OidcVerifier | undefined;
+}
+
+const REALM = 'Bearer realm="OpenEnroll"';
+
+/** A 401 for a presented but unusable token (RFC 6750 §3.1 error="invalid_token"). */
+class InvalidToken extends GraphError {
+  constructor(message: string) {
+    super(401, 'Unauthorized', message);
+  }
 }
 
 async function authenticate(req: FastifyRequest, opts: AdminAuthOptions): Promise<void> {
@@ -28,19 +38,41 @@ async function authenticate(req: FastifyRequest, opts: AdminAuthOptions): Promis
   const token = m[1]!;
   if (isApiKeyToken(token)) {
     const principal = await verifyApiKey(opts.store.db, token, opts.clock.now());
-    if (!principal) throw unauthorized('The API key is invalid, expired or revoked.');
+    if (!principal) throw new InvalidToken('The API key is invalid, expired or revoked.');
     req.principal = { ...principal, ipAddress: req.ip };
     return;
   }
   if (opts.oidc && token.split('.').length === 3) {
-    const payload = await opts.oidc.verify(token);
-    if (!payload) throw unauthorized('The access token is invalid or expired.');
-    const principal = await opts.oidc.principalFor(opts.store.db, payload);
+    let result: OidcVerification;
+    try {
+      result = await opts.oidc.verify(token);
+    } catch (err) {
+      if (err instanceof OidcUnavailableError) {
+        req.log.warn({ err: err.message }, 'OIDC issuer unavailable');
+        throw serviceUnavailable('The identity provider could not be reached to check the access token; retry shortly.');
+      }
+      throw err;
+    }
+    if (!result.ok) throw new InvalidToken(`The access token was refused: ${result.reason}.`);
+    const principal = await opts.oidc.principalFor(opts.store.db, result.payload);
     if ('error' in principal) throw forbidden(`The access token can't be used here: ${principal.error}.`);
     req.principal = { ...principal, ipAddress: req.ip };
     return;
   }
-  throw unauthorized('Access token validation failure.');
+  throw new InvalidToken(
+    opts.oidc ? 'The access token is neither an OpenEnroll API key nor a JWT.' : 'The access token is not an OpenEnroll API key (no OIDC issuer is configured).',
+  );
+}
+
+function authorize(req: FastifyRequest): void {
+  const { permission, requireUnscoped } = req.routeOptions.config;
+  const p = req.principal!;
+  if (!permission || !hasPermission(p, permission)) {
+    throw forbidden(`The role '${p.role}' does not grant '${permission ?? 'unknown'}' needed for this operation.`);
+  }
+  if (requireUnscoped && p.scopeTagIds !== null) {
+    throw forbidden('This operation needs a principal that is not limited by scope tags.');
+  }
 }
 
 const plugin: FastifyPluginAsync<AdminAuthOptions> = async (app, opts) => {
@@ -53,19 +85,12 @@ const plugin: FastifyPluginAsync<AdminAuthOptions> = async (app, opts) => {
     try {
       await authenticate(req, opts);
     } catch (err) {
-      reply.header('WWW-Authenticate', 'Bearer realm="OpenEnroll"');
+      if (err instanceof GraphError && err.statusCode === 401) {
+        reply.header('WWW-Authenticate', err instanceof InvalidToken ? `${REALM}, error="invalid_token"` : REALM);
+      }
       throw err;
     }
-  });
-  app.addHook('preHandler', async (req) => {
-    const { permission, requireUnscoped } = req.routeOptions.config;
-    const p = req.principal!;
-    if (!permission || !hasPermission(p, permission)) {
-      throw forbidden(`The role '${p.role}' does not grant '${permission ?? 'unknown'}' needed for this operation.`);
-    }
-    if (requireUnscoped && p.scopeTagIds !== null) {
-      throw forbidden('This operation needs a principal that is not limited by scope tags.');
-    }
+    authorize(req);
   });
 };
 

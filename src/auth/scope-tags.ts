@@ -51,8 +51,9 @@ export function visibleTo(
   idColumn: string,
 ): RawBuilder<SqlBool> | undefined {
   if (principal.scopeTagIds === null) return undefined;
-  const tags = principal.scopeTagIds.length > 0 ? principal.scopeTagIds : ['\u0000none'];
-  return sql<SqlBool>`exists (select 1 from object_scope_tags ost where ost.tenant_id = ${principal.tenantId} and ost.object_type = ${objectType} and ost.object_id = ${sql.ref(idColumn)} and ost.tag_id in (${sql.join(tags)}))`;
+  // No tags sees nothing. (A NUL-byte placeholder tag here made PostgreSQL refuse the query.)
+  if (principal.scopeTagIds.length === 0) return sql<SqlBool>`1 = 0`;
+  return sql<SqlBool>`exists (select 1 from object_scope_tags ost where ost.tenant_id = ${principal.tenantId} and ost.object_type = ${objectType} and ost.object_id = ${sql.ref(idColumn)} and ost.tag_id in (${sql.join(principal.scopeTagIds)}))`;
 }
 
 /** Applies `visibleTo` to a query builder when the principal is scoped. */

@@ -1,34 +1,74 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
-import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.js';
+import { loadConfig } from '../config.js';
+import { ApiKeyError, createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.js';
 import { isRole, ROLES, type Role } from '../auth/principal.js';
 import { assertTagsExist } from '../auth/scope-tags.js';
 import { KeyringError, newKey, writeKeyringFile } from '../secrets/keyring.js';
 import { SecretStore } from '../secrets/secret-store.js';
 import { openKeyring, openStore, startServer } from '../server/start.js';
-import { createTenant, getTenant, listTenants, TenantError } from '../tenancy/service.js';
+import type { Store } from '../store/db.js';
+import { createTenant, ensureDefaultTenant, getTenant, listTenants, TenantError, type Tenant } from '../tenancy/service.js';
+
+const ENVIRONMENT = `
+Environment:
+  PORT                         port to listen on (default 8080)
+  HOST                         address to listen on (default 0.0.0.0)
+  OPENENROLL_DATA_DIR          data directory: SQLite store and generated master key (default ./data)
+  DATABASE_URL                 PostgreSQL URL; when set, PostgreSQL is used instead of SQLite
+  OPENENROLL_PG_SCHEMA         PostgreSQL schema (default: the connection's search_path)
+  OPENENROLL_MASTER_KEY        master key: base64 32 bytes, or a JSON keyring
+  OPENENROLL_MASTER_KEY_FILE   file holding the master key or keyring (mode 0600)
+  OPENENROLL_OIDC_ISSUER       accept JWTs from this OpenID Connect issuer (with OPENENROLL_OIDC_AUDIENCE)
+  LOG_LEVEL                    fatal, error, warn, info, debug, trace or silent (default info)`;
 
 const program = new Command();
 program
   .name('openenroll')
-  .description('OpenEnroll: self-hosted device enrollment with a Microsoft Graph-compatible admin API.\n\nConfiguration comes from the environment: PORT, OPENENROLL_DATA_DIR, DATABASE_URL, OPENENROLL_MASTER_KEY[_FILE], … (see README).')
-  .version('0.1.0');
+  .description(
+    'OpenEnroll: self-hosted device enrollment with a Microsoft Graph-compatible admin API.\n\nConfiguration comes from the environment (see "openenroll serve --help" and the README).',
+  )
+  .version('0.1.0')
+  .showHelpAfterError('(add --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ openenroll serve                                  start on SQLite in ./data
+  $ openenroll keys create --role readOnlyOperator    print a new read-only API key
+  $ openenroll tenants list`,
+  );
 
 program
   .command('serve')
-  .description('Start the server (embedded SQLite in OPENENROLL_DATA_DIR unless DATABASE_URL is set). Prints a bootstrap admin key on the very first start.')
+  .description(
+    'Start the server (embedded SQLite in OPENENROLL_DATA_DIR unless DATABASE_URL is set). Prints a bootstrap admin key on the very first start. SIGTERM or SIGINT stops it gracefully: requests in flight finish, jobs release their leases, the store is closed.',
+  )
+  .addHelpText('after', ENVIRONMENT)
   .action(async () => {
     const config = loadConfig();
     const { app, url } = await startServer(config);
-    app.core.logger.info({ url, store: app.core.store.dialect }, 'OpenEnroll listening');
+    app.core.logger.info({ url, store: app.core.store.dialect, startupMs: Math.round(performance.now()) }, 'OpenEnroll listening');
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal means "now".
+        app.core.logger.warn({ signal }, 'forced exit');
+        process.exit(1);
+      }
       stopping = true;
       app.core.logger.info({ signal }, 'shutting down');
+      // A request or job that never finishes must not keep the process alive forever.
+      const force = setTimeout(() => {
+        app.core.logger.error('graceful shutdown timed out; exiting');
+        process.exit(1);
+      }, config.shutdownGraceMs + 5000);
+      force.unref();
       app.close().then(
-        () => process.exit(0),
+        () => {
+          app.core.logger.info('stopped');
+          process.exit(0);
+        },
         (err: unknown) => {
           app.core.logger.error({ err }, 'shutdown failed');
           process.exit(1);
@@ -41,83 +81,105 @@ program
 
 program
   .command('migrate')
-  .description('Apply database migrations and exit.')
+  .description('Apply database migrations to the configured store (SQLite in OPENENROLL_DATA_DIR, or DATABASE_URL) and exit.')
+  .addHelpText('after', ENVIRONMENT)
   .action(async () => {
     const store = await openStore(loadConfig());
     console.log(`migrations up to date (${store.dialect})`);
     await store.close();
   });
 
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(loadConfig());
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** The named tenant, or the default one (created, without a bootstrap key, when `create` and none exists yet). */
+async function tenantFor(store: Store, id: string | undefined, create = false): Promise<Tenant> {
+  if (!id && create) await ensureDefaultTenant(store, new Date(), { bootstrapKey: false });
+  const tenant = await getTenant(store.db, id);
+  if (!tenant) throw new TenantError(id ? `tenant ${id} not found` : 'no default tenant yet: run "openenroll serve" once');
+  return tenant;
+}
+
 const parseRole = (v: string): Role => {
   if (!isRole(v)) throw new InvalidArgumentError(`role must be one of: ${ROLES.join(', ')}`);
   return v;
 };
-const parseTags = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const parseTags = (v: string): string[] => {
+  const tags = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (tags.length === 0) throw new InvalidArgumentError('give at least one scope tag id');
+  return tags;
+};
 
 const keys = program.command('keys').description('Manage admin API keys and the master key.');
 keys
   .command('create')
-  .description('Create an API key. The key is printed once and stored only as a hash.')
+  .description(
+    'Create an API key for the admin API and print it once on stdout; only a hash is stored. Roles: administrator (everything), readOnlyOperator (reads only), scopedAdministrator (devices and enrollment within its scope tags; needs --scope-tags).',
+  )
   .requiredOption('--role <role>', `one of: ${ROLES.join(', ')}`, parseRole)
   .option('--scope-tags <ids>', 'comma-separated role scope tag ids the key is limited to (default: every scope)', parseTags)
   .option('--name <name>', 'display name', 'cli')
   .option('--tenant <id>', 'tenant id (default: the default tenant)')
   .option('--expires-in-days <n>', 'expire the key after n days', (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
     return n;
   })
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ openenroll keys create --role administrator --name ci
+  $ openenroll keys create --role scopedAdministrator --scope-tags 1,2 --expires-in-days 90
+  $ curl -H "Authorization: Bearer $(openenroll keys create --role readOnlyOperator)" http://localhost:8080/beta/deviceManagement/roleScopeTags`,
+  )
   .action(async (o: { role: Role; scopeTags?: string[]; name: string; tenant?: string; expiresInDays?: number }) => {
-    const store = await openStore(loadConfig());
-    try {
-      const tenant = await getTenant(store.db, o.tenant);
-      if (!tenant) throw new TenantError(o.tenant ? `tenant ${o.tenant} not found` : 'no default tenant yet: run "openenroll serve" once or "openenroll tenants create"');
-      if (o.role === 'scopedAdministrator' && !o.scopeTags?.length) throw new TenantError('a scopedAdministrator key needs --scope-tags');
+    if (o.role === 'scopedAdministrator' && !o.scopeTags?.length) throw new ApiKeyError('a scopedAdministrator key needs --scope-tags');
+    await withStore(async (store) => {
+      const tenant = await tenantFor(store, o.tenant, true);
       if (o.scopeTags) await assertTagsExist(store.db, tenant.id, o.scopeTags);
       const expiresAt = o.expiresInDays ? new Date(Date.now() + o.expiresInDays * 86_400_000).toISOString() : null;
       const key = await createApiKey(store.db, { tenantId: tenant.id, displayName: o.name, role: o.role, scopeTagIds: o.scopeTags ?? null, createdBy: 'cli', expiresAt });
       console.log(key.token);
       console.error(`created key ${key.id} (${o.role}${o.scopeTags ? `, scope tags ${o.scopeTags.join(',')}` : ''}) in tenant ${tenant.id}; it will not be shown again`);
-    } finally {
-      await store.close();
-    }
+    });
   });
 keys
   .command('list')
-  .description('List API keys (never their secrets).')
+  .description('List API keys of a tenant, one a line: id, role, scope tags (* = every scope), name, created, expires, last used, state. Never their secrets.')
   .option('--tenant <id>', 'tenant id (default: the default tenant)')
   .action(async (o: { tenant?: string }) => {
-    const store = await openStore(loadConfig());
-    try {
-      const tenant = await getTenant(store.db, o.tenant);
-      if (!tenant) throw new TenantError('tenant not found');
+    await withStore(async (store) => {
+      const tenant = await tenantFor(store, o.tenant);
       for (const k of await listApiKeys(store.db, tenant.id)) {
-        console.log([k.id, k.role, k.scopeTagIds?.join(',') ?? '*', k.displayName, k.createdAt, k.revokedAt ? `revoked ${k.revokedAt}` : 'active'].join('\t'));
+        const state = k.revokedAt ? `revoked ${k.revokedAt}` : k.expiresAt && k.expiresAt <= new Date().toISOString() ? 'expired' : 'active';
+        console.log([k.id, k.role, k.scopeTagIds?.join(',') ?? '*', k.displayName, k.createdAt, k.expiresAt ?? '-', k.lastUsedAt ?? '-', state].join('\t'));
       }
-    } finally {
-      await store.close();
-    }
+    });
   });
 keys
   .command('revoke <id>')
-  .description('Revoke an API key by id.')
+  .description('Revoke an API key by id (the part after "oe_", as "keys list" shows it). It stops working at once.')
   .option('--tenant <id>', 'tenant id (default: the default tenant)')
   .action(async (id: string, o: { tenant?: string }) => {
-    const store = await openStore(loadConfig());
-    try {
-      const tenant = await getTenant(store.db, o.tenant);
-      if (!tenant || !(await revokeApiKey(store.db, tenant.id, id))) throw new TenantError(`no active key ${id}`);
+    await withStore(async (store) => {
+      const tenant = await tenantFor(store, o.tenant);
+      if (!(await revokeApiKey(store.db, tenant.id, id))) throw new TenantError(`no active key ${id} in tenant ${tenant.id}`);
       console.log(`revoked ${id}`);
-    } finally {
-      await store.close();
-    }
+    });
   });
 keys
   .command('rotate-master')
   .description(
-    'Add a new master key, make it current and re-encrypt every secret with it. A file keyring is updated in place (running servers pick the new key up on their own). With OPENENROLL_MASTER_KEY, pass --keyring-out to write the new keyring, deploy it to every node, then run again with --reencrypt-only.',
+    'Add a new master key, make it current and re-encrypt every secret with it. A file keyring (OPENENROLL_MASTER_KEY_FILE or the generated master.key) is updated in place and running servers pick the new key up on their own. With OPENENROLL_MASTER_KEY, pass --keyring-out to write the new keyring, deploy it to every node, then run again with --reencrypt-only.',
   )
-  .option('--keyring-out <file>', 'write the new keyring here instead of the configured key file')
+  .option('--keyring-out <file>', 'write the new keyring here instead of the configured key file (then deploy it and use --reencrypt-only)')
   .option('--reencrypt-only', 're-encrypt secrets under the current key without adding a key')
   .action(async (o: { keyringOut?: string; reencryptOnly?: boolean }) => {
     const config = loadConfig();
@@ -126,62 +188,53 @@ keys
       const data = keyring.toJSON();
       const { id, key } = newKey();
       const next = { current: id, keys: { ...data.keys, [id]: key.toString('base64') } };
+      const inPlace = keyring.source.kind === 'file' && (!o.keyringOut || o.keyringOut === keyring.source.path);
       const target = o.keyringOut ?? (keyring.source.kind === 'file' ? keyring.source.path : undefined);
       if (!target) throw new KeyringError('the master key comes from OPENENROLL_MASTER_KEY: pass --keyring-out <file>');
       writeKeyringFile(target, next);
       console.error(`new master key ${id} written to ${target}`);
-      if (o.keyringOut && keyring.source.kind !== 'file') {
+      if (!inPlace) {
+        // The configured keyring doesn't have the new key yet: re-encrypting now would use the old one.
         console.error('deploy that keyring to every node, then run "openenroll keys rotate-master --reencrypt-only"');
         return;
       }
     }
-    const store = await openStore(config);
-    try {
+    await withStore(async (store) => {
       const fresh = openKeyring(config);
       const n = await new SecretStore(fresh).reencryptAll(store);
       console.log(`re-encrypted ${n} secret(s) under master key ${fresh.currentKeyId}`);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
-const tenants = program.command('tenants').description('Manage tenants.');
+const tenants = program.command('tenants').description('Manage tenants. Every object and admin credential belongs to one tenant.');
 tenants
   .command('create')
-  .description('Create a tenant and print its id; with --admin-key, also an administrator key for it.')
+  .description('Create a tenant and print its id; with --admin-key, also an administrator key for it (printed once).')
   .requiredOption('--name <name>', 'display name')
-  .option('--oidc-tenant-key <value>', 'value of the OIDC tenant claim that maps tokens to this tenant')
+  .option('--oidc-tenant-key <value>', "value of the OIDC tenant claim ('tid' by default) that maps tokens to this tenant")
   .option('--admin-key', 'also create an administrator API key and print it once')
   .action(async (o: { name: string; oidcTenantKey?: string; adminKey?: boolean }) => {
-    const store = await openStore(loadConfig());
-    try {
-      const t = await createTenant(store, { displayName: o.name, oidcTenantKey: o.oidcTenantKey ?? null });
+    if (!o.name.trim()) throw new TenantError('--name must not be empty');
+    await withStore(async (store) => {
+      const t = await createTenant(store, { displayName: o.name.trim(), oidcTenantKey: o.oidcTenantKey ?? null });
       console.log(t.id);
       if (o.adminKey) {
         const key = await createApiKey(store.db, { tenantId: t.id, displayName: 'tenant-admin', role: 'administrator', scopeTagIds: null, createdBy: 'cli' });
         console.log(key.token);
       }
-    } finally {
-      await store.close();
-    }
+    });
   });
 tenants
   .command('list')
-  .description('List tenants.')
+  .description('List tenants, one a line: id, name, "default" for the default tenant, OIDC tenant key.')
   .action(async () => {
-    const store = await openStore(loadConfig());
-    try {
+    await withStore(async (store) => {
       for (const t of await listTenants(store.db)) console.log([t.id, t.displayName, t.isDefault ? 'default' : '', t.oidcTenantKey ?? ''].join('\t'));
-    } finally {
-      await store.close();
-    }
+    });
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof KeyringError || err instanceof TenantError || (err instanceof Error && err.name === 'GraphError')) {
-    console.error(`openenroll: ${err.message}`);
-  } else {
-    console.error(err instanceof Error ? `openenroll: ${err.message}` : err);
-  }
+  // Expected failures (configuration, keyring, unknown tenant…) carry a message meant for the operator.
+  console.error(`openenroll: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -51,8 +51,9 @@ export async function listCollection<DB, TB extends keyof DB, Row>(
 ): Promise<CollectionBody> {
   const query = opts.query ?? parseQueryOptions(opts.model, req.query as Record<string, unknown>);
   const rows = await applyQuery(opts.base, opts.model, query, { limit: query.pageSize + 1, offset: query.offset }).execute();
-  const more = rows.length > query.pageSize;
-  const pageRows = (more ? rows.slice(0, query.pageSize) : rows) as Row[];
+  // $top=0 asks for no items; a nextLink to the same offset would send clients round forever.
+  const more = query.pageSize > 0 && rows.length > query.pageSize;
+  const pageRows = rows.slice(0, query.pageSize) as Row[];
   const entities = await opts.toEntity(pageRows);
   const body: CollectionBody = { '@odata.context': contextUrl(req, contextFragment(opts.contextFragment, query.select)), value: [] };
   if (query.count) body['@odata.count'] = await countCollection(opts.base, opts.model, query);
@@ -92,7 +93,7 @@ export function listInMemory(
   const page = items.slice(query.offset, query.offset + query.pageSize);
   const body: CollectionBody = { '@odata.context': contextUrl(req, contextFragment(opts.contextFragment, query.select)), value: [] };
   if (query.count) body['@odata.count'] = items.length;
-  if (query.offset + query.pageSize < items.length) body['@odata.nextLink'] = nextLink(req, query);
+  if (query.pageSize > 0 && query.offset + query.pageSize < items.length) body['@odata.nextLink'] = nextLink(req, query);
   body.value = page.map((e) => applySelect(e, query.select));
   return body;
 }

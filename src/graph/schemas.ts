@@ -36,11 +36,16 @@ export const RoleScopeTagIds = Type.Array(Type.String({ minLength: 1, maxLength:
 
 /** Pulls the trailing id out of an @odata.id URL (…/users/{id} or …/users('{id}')). */
 export function idFromODataRef(ref: string): string | undefined {
-  const m = /\/([^/()]+)(?:\('([^']+)'\)|\(([^)]+)\))?\/?$/.exec(ref);
+  const m = /\/([^/()]+)(?:\('((?:[^']|'')+)'\)|\(([^)']+)\))?\/?$/.exec(ref);
   if (!m) return undefined;
-  const id = m[2] ?? m[3] ?? m[1];
   try {
-    return id ? decodeURIComponent(id) : undefined;
+    // OData doubles a quote inside a quoted key ('O''Brien'), whether or not it is percent-encoded.
+    if (m[2] !== undefined) return decodeURIComponent(m[2]).replace(/''/g, "'");
+    if (m[3] !== undefined) {
+      const key = decodeURIComponent(m[3]); // quotes may arrive as %27
+      return /^'(?:[^']|'')+'$/.test(key) ? key.slice(1, -1).replace(/''/g, "'") : key;
+    }
+    return m[1] ? decodeURIComponent(m[1]) : undefined;
   } catch {
     return undefined;
   }

@@ -50,6 +50,43 @@ function safeDecode(s: string): string {
   }
 }
 
+/** encodeURIComponent throws on lone surrogates; a URL we can't rewrite is left alone (and 404s). */
+function safeEncode(s: string): string | undefined {
+  try {
+    return encodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rewrites one path segment; function parameters are appended to `extraQuery`. */
+function rewriteSegment(raw: string, extraQuery: string[]): string {
+  // Keys and parameters are read decoded (so '%40' in a UPN key isn't encoded twice) and re-encoded once.
+  const seg = safeDecode(raw).replace(NAMESPACE, '');
+  const m = CALL.exec(seg);
+  if (!m) return seg === safeDecode(raw) ? raw : (safeEncode(seg) ?? raw);
+  const name = m[1]!.replace(NAMESPACE, '');
+  const inner = m[2]!.trim();
+  if (inner === '') return name;
+  const args = splitArgs(inner);
+  if (args.every((a) => /^\s*[A-Za-z_]\w*\s*=/.test(a))) {
+    const params: string[] = [];
+    for (const a of args) {
+      const eq = a.indexOf('=');
+      const key = safeEncode(a.slice(0, eq).trim());
+      const value = safeEncode(unquote(a.slice(eq + 1)));
+      if (key === undefined || value === undefined) return raw;
+      params.push(`${key}=${value}`);
+    }
+    extraQuery.push(...params);
+    return name;
+  }
+  if (args.length !== 1) return raw; // composite keys aren't used by any resource here; leave for a 404
+  const key = unquote(args[0]!);
+  const encoded = key === '' ? undefined : safeEncode(key); // ('') names nothing: don't turn it into the collection
+  return encoded === undefined ? raw : `${name}/${encoded}`;
+}
+
 export function normalizeGraphUrl(url: string): string {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
@@ -57,26 +94,10 @@ export function normalizeGraphUrl(url: string): string {
   if (!/[(.%]/.test(path)) return url; // fast path: nothing to rewrite
 
   const extraQuery: string[] = [];
-  const segments = path.split('/').map((raw) => {
-    let seg = /%2[789]/i.test(raw) ? safeDecode(raw) : raw;
-    seg = seg.replace(NAMESPACE, '');
-    const m = CALL.exec(seg);
-    if (!m) return seg === raw ? raw : encodeURIComponent(seg);
-    const name = m[1]!.replace(NAMESPACE, '');
-    const inner = m[2]!.trim();
-    if (inner === '') return name;
-    const args = splitArgs(inner);
-    if (args.every((a) => /^\s*[A-Za-z_]\w*\s*=/.test(a))) {
-      for (const a of args) {
-        const eq = a.indexOf('=');
-        extraQuery.push(`${encodeURIComponent(a.slice(0, eq).trim())}=${encodeURIComponent(unquote(a.slice(eq + 1)))}`);
-      }
-      return name;
-    }
-    if (args.length === 1) return `${name}/${encodeURIComponent(unquote(args[0]!))}`;
-    return seg; // composite keys aren't used by any resource here; leave for a 404
-  });
-  const newPath = segments.join('/');
+  const newPath = path
+    .split('/')
+    .map((raw) => rewriteSegment(raw, extraQuery))
+    .join('/');
   const allQuery = [query, ...extraQuery].filter((s) => s !== '').join('&');
   return allQuery ? `${newPath}?${allQuery}` : newPath;
 }

@@ -44,13 +44,20 @@ export class RoleScopeTagService {
     const now = this.clock.now().toISOString();
     try {
       return await this.store.transaction(async (trx) => {
-        // Intune numbers tags; the next id is one more than the highest so far.
-        const ids = await trx.selectFrom('role_scope_tags').select('id').where('tenant_id', '=', actor.tenantId).execute();
-        const next = String(Math.max(0, ...ids.map((r) => Number(r.id)).filter(Number.isFinite)) + 1);
+        // Intune numbers tags. The per-tenant counter is bumped in this transaction (a row lock on
+        // PostgreSQL), so concurrent creates get distinct ids and a deleted tag's id is never reused.
+        const counter = await trx
+          .updateTable('tenants')
+          .set((eb) => ({ next_scope_tag_id: eb('next_scope_tag_id', '+', 1) }))
+          .where('id', '=', actor.tenantId)
+          .returning('next_scope_tag_id')
+          .executeTakeFirstOrThrow();
+        const next = String(Number(counter.next_scope_tag_id) - 1);
         const row: RoleScopeTagsTable = {
           tenant_id: actor.tenantId,
           id: next,
           display_name: input.displayName,
+          display_name_lower: input.displayName.toLowerCase(),
           description: input.description ?? null,
           is_built_in: 0,
           created_at: now,
@@ -88,12 +95,13 @@ export class RoleScopeTagService {
         const updated: RoleScopeTagsTable = {
           ...row,
           display_name: patch.displayName ?? row.display_name,
+          display_name_lower: (patch.displayName ?? row.display_name).toLowerCase(),
           description: patch.description === undefined ? row.description : patch.description,
           updated_at: this.clock.now().toISOString(),
         };
         await trx
           .updateTable('role_scope_tags')
-          .set({ display_name: updated.display_name, description: updated.description, updated_at: updated.updated_at })
+          .set({ display_name: updated.display_name, display_name_lower: updated.display_name_lower, description: updated.description, updated_at: updated.updated_at })
           .where('tenant_id', '=', actor.tenantId)
           .where('id', '=', id)
           .execute();
@@ -130,6 +138,16 @@ export class RoleScopeTagService {
         .limit(1)
         .executeTakeFirst();
       if (used) throw conflict(`Role scope tag '${row.display_name}' is still assigned to objects (for example a ${used.object_type}); remove it from them first.`);
+      // Keys store their tags as a JSON array of strings, so the quoted id is an exact match.
+      const key = await trx
+        .selectFrom('api_keys')
+        .select('id')
+        .where('tenant_id', '=', actor.tenantId)
+        .where('revoked_at', 'is', null)
+        .where('scope_tag_ids', 'like', `%${JSON.stringify(id)}%`)
+        .limit(1)
+        .executeTakeFirst();
+      if (key) throw conflict(`Role scope tag '${row.display_name}' still limits API key '${key.id}'; revoke the key or remove the tag from it first.`);
       await trx.deleteFrom('role_scope_tags').where('tenant_id', '=', actor.tenantId).where('id', '=', id).execute();
       await this.audit.record(trx, actor, {
         activity: 'Delete role scope tag',

@@ -25,6 +25,8 @@ export class KeyringError extends Error {}
 export class Keyring {
   private keys = new Map<string, Buffer>();
   private currentId: string;
+  /** Identity of the key file as last read (inode, size, mtime), to notice a rotation by another process. */
+  private fileStamp: string | undefined;
 
   constructor(
     data: KeyringData,
@@ -32,13 +34,21 @@ export class Keyring {
   ) {
     this.currentId = data.current;
     this.load(data);
+    if (source.kind === 'file') {
+      try {
+        this.fileStamp = stampOf(source.path);
+      } catch {
+        this.fileStamp = undefined;
+      }
+    }
   }
 
   private load(data: KeyringData): void {
     const keys = new Map<string, Buffer>();
     for (const [id, b64] of Object.entries(data.keys)) {
-      const key = Buffer.from(b64, 'base64');
-      if (key.length !== 32) throw new KeyringError(`master key '${id}' is not 32 bytes of base64`);
+      if (!KEY_ID.test(id)) throw new KeyringError(`master key id '${id}' must be 1-64 letters, digits, '_' or '-'`);
+      const key = typeof b64 === 'string' ? decodeKey(b64) : undefined;
+      if (!key) throw new KeyringError(`master key '${id}' is not 32 bytes of base64`);
       keys.set(id, key);
     }
     if (!keys.has(data.current)) throw new KeyringError(`the current master key '${data.current}' is not in the keyring`);
@@ -46,7 +56,32 @@ export class Keyring {
     this.currentId = data.current;
   }
 
+  /** Re-reads a file keyring; keeps the keys it has when the file can't be read or parsed. */
+  private reload(): void {
+    if (this.source.kind !== 'file') return;
+    try {
+      const stamp = stampOf(this.source.path);
+      this.load(parseKeyring(fs.readFileSync(this.source.path, 'utf8')));
+      this.fileStamp = stamp;
+    } catch {
+      /* a half-deployed or unreadable file must not take the running keys away */
+    }
+  }
+
+  /** A file keyring follows a rotation done by another process (openenroll keys rotate-master). */
+  private refreshIfChanged(): void {
+    if (this.source.kind !== 'file') return;
+    let stamp: string | undefined;
+    try {
+      stamp = stampOf(this.source.path);
+    } catch {
+      return;
+    }
+    if (stamp !== this.fileStamp) this.reload();
+  }
+
   get currentKeyId(): string {
+    this.refreshIfChanged();
     return this.currentId;
   }
 
@@ -55,6 +90,7 @@ export class Keyring {
   }
 
   current(): { id: string; key: Buffer } {
+    this.refreshIfChanged();
     return { id: this.currentId, key: this.keys.get(this.currentId)! };
   }
 
@@ -62,17 +98,29 @@ export class Keyring {
   get(id: string): Buffer | undefined {
     const k = this.keys.get(id);
     if (k || this.source.kind !== 'file') return k;
-    try {
-      this.load(parseKeyring(fs.readFileSync(this.source.path, 'utf8')));
-    } catch {
-      return undefined;
-    }
+    this.reload();
     return this.keys.get(id);
   }
 
   toJSON(): KeyringData {
     return { current: this.currentId, keys: Object.fromEntries([...this.keys].map(([id, k]) => [id, k.toString('base64')])) };
   }
+}
+
+// Ids appear in the dot-separated ciphertext format, so no dots.
+const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function stampOf(file: string): string {
+  const st = fs.statSync(file);
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/** Strict base64 or base64url of exactly 32 bytes; anything else (Buffer.from is lenient) is refused. */
+function decodeKey(text: string): Buffer | undefined {
+  const t = text.trim();
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) return undefined;
+  const key = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return key.length === 32 ? key : undefined;
 }
 
 export function keyIdFor(key: Buffer): string {
@@ -94,24 +142,48 @@ export function parseKeyring(text: string): KeyringData {
       throw new KeyringError('the master keyring is not valid JSON');
     }
     const p = parsed as Partial<KeyringData>;
-    if (typeof p.current !== 'string' || !p.keys || typeof p.keys !== 'object') {
+    if (typeof p.current !== 'string' || !p.keys || typeof p.keys !== 'object' || Array.isArray(p.keys)) {
       throw new KeyringError('the master keyring must look like {"current":"<id>","keys":{"<id>":"<base64>"}}');
     }
     return { current: p.current, keys: { ...p.keys } };
   }
-  const key = Buffer.from(t, 'base64');
-  if (key.length !== 32) throw new KeyringError('the master key must be 32 bytes, base64-encoded (openssl rand -base64 32)');
+  const key = decodeKey(t);
+  if (!key) throw new KeyringError('the master key must be 32 bytes, base64-encoded (openssl rand -base64 32)');
   const id = keyIdFor(key);
   return { current: id, keys: { [id]: key.toString('base64') } };
 }
 
+function writeTemp(file: string, data: KeyringData): string {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  // 'wx' creates a new file, so the key is never written into a file with looser permissions.
+  fs.writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  return tmp;
+}
+
 /** Writes a keyring file atomically with 0600 permissions. */
 export function writeKeyringFile(file: string, data: KeyringData): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  const tmp = writeTemp(file, data);
+  try {
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
   fs.chmodSync(file, 0o600);
+}
+
+/** Creates a keyring file only if none exists yet; false when another process got there first. */
+function createKeyringFileExclusive(file: string, data: KeyringData): boolean {
+  const tmp = writeTemp(file, data);
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 export interface KeyringOptions {
@@ -124,14 +196,28 @@ export interface KeyringOptions {
 
 export const DEFAULT_KEY_FILE = 'master.key';
 
-export function loadKeyring(opts: KeyringOptions): Keyring {
-  if (opts.masterKey) return new Keyring(parseKeyring(opts.masterKey), { kind: 'env' });
-  const file = opts.masterKeyFile ?? path.join(opts.dataDir, DEFAULT_KEY_FILE);
-  if (fs.existsSync(file)) {
-    const mode = fs.statSync(file).mode & 0o077;
-    if (mode !== 0) throw new KeyringError(`the master key file ${file} must not be readable by group or others (chmod 600)`);
+function readKeyFile(file: string): Keyring {
+  const mode = fs.statSync(file).mode & 0o077;
+  if (mode !== 0) throw new KeyringError(`the master key file ${file} must not be readable by group or others (chmod 600)`);
+  try {
     return new Keyring(parseKeyring(fs.readFileSync(file, 'utf8')), { kind: 'file', path: file, generated: false });
+  } catch (err) {
+    if (err instanceof KeyringError) throw new KeyringError(`${file}: ${err.message}`);
+    throw err;
   }
+}
+
+export function loadKeyring(opts: KeyringOptions): Keyring {
+  if (opts.masterKey) {
+    try {
+      return new Keyring(parseKeyring(opts.masterKey), { kind: 'env' });
+    } catch (err) {
+      if (err instanceof KeyringError) throw new KeyringError(`OPENENROLL_MASTER_KEY: ${err.message}`);
+      throw err;
+    }
+  }
+  const file = opts.masterKeyFile ?? path.join(opts.dataDir, DEFAULT_KEY_FILE);
+  if (fs.existsSync(file)) return readKeyFile(file);
   if (opts.masterKeyFile || !opts.embedded) {
     throw new KeyringError(
       opts.masterKeyFile
@@ -141,6 +227,7 @@ export function loadKeyring(opts: KeyringOptions): Keyring {
   }
   const { id, key } = newKey();
   const data = { current: id, keys: { [id]: key.toString('base64') } };
-  writeKeyringFile(file, data);
+  // Two first starts at once must agree on one key, not overwrite each other's.
+  if (!createKeyringFileExclusive(file, data)) return readKeyFile(file);
   return new Keyring(data, { kind: 'file', path: file, generated: true });
 }

@@ -11,10 +11,13 @@ import type { Keyring } from './keyring.js';
 
 export class SecretDecryptionError extends Error {}
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
 export function encryptSecret(keyring: Keyring, plaintext: Buffer, aad: string): { keyId: string; ciphertext: string } {
   const { id, key } = keyring.current();
-  const iv = crypto.randomBytes(12);
-  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+  const iv = crypto.randomBytes(IV_BYTES);
+  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const tag = cipher.getAuthTag();
@@ -24,13 +27,17 @@ export function encryptSecret(keyring: Keyring, plaintext: Buffer, aad: string):
 export function decryptSecret(keyring: Keyring, ciphertext: string, aad: string): Buffer {
   const parts = ciphertext.split('.');
   if (parts.length !== 5 || parts[0] !== 'v1') throw new SecretDecryptionError('unrecognised secret format');
-  const [, keyId, iv, tag, ct] = parts as [string, string, string, string, string];
+  const [, keyId, ivText, tagText, ct] = parts as [string, string, string, string, string];
+  const iv = Buffer.from(ivText, 'base64url');
+  const tag = Buffer.from(tagText, 'base64url');
+  // GCM would otherwise accept truncated tags (down to 4 bytes), making forgery far easier.
+  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new SecretDecryptionError('secret has a malformed nonce or tag');
   const key = keyring.get(keyId);
   if (!key) throw new SecretDecryptionError(`master key '${keyId}' is not in the keyring`);
   try {
-    const decipher = crypto.createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(Buffer.from(aad, 'utf8'));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
   } catch {
     throw new SecretDecryptionError('secret failed authentication (wrong key or tampered ciphertext)');
@@ -92,10 +99,11 @@ export class SecretStore {
    * Returns how many secrets were re-encrypted.
    */
   async reencryptAll(store: Store, batchSize = 200): Promise<number> {
-    const current = this.keyring.currentKeyId;
     let total = 0;
     for (;;) {
-      const n = await store.transaction(async (trx) => {
+      // Read per batch: a file keyring may move on while this runs; rows are then re-encrypted once more.
+      const current = this.keyring.currentKeyId;
+      const { seen, updated } = await store.transaction(async (trx) => {
         const rows = await trx
           .selectFrom('secrets')
           .select(['id', 'tenant_id', 'ciphertext'])
@@ -103,14 +111,24 @@ export class SecretStore {
           .orderBy('id')
           .limit(batchSize)
           .execute();
+        let changed = 0;
         for (const r of rows) {
-          const plain = decryptSecret(this.keyring, r.ciphertext, aadFor(r.tenant_id, r.id));
-          await this.replace(trx, r.tenant_id, r.id, plain);
+          const aad = aadFor(r.tenant_id, r.id);
+          const next = encryptSecret(this.keyring, decryptSecret(this.keyring, r.ciphertext, aad), aad);
+          // Compare-and-swap: a value replaced meanwhile by another node must not be overwritten with the old one.
+          const res = await trx
+            .updateTable('secrets')
+            .set({ key_id: next.keyId, ciphertext: next.ciphertext, updated_at: this.now().toISOString() })
+            .where('tenant_id', '=', r.tenant_id)
+            .where('id', '=', r.id)
+            .where('ciphertext', '=', r.ciphertext)
+            .executeTakeFirst();
+          changed += Number(res.numUpdatedRows);
         }
-        return rows.length;
+        return { seen: rows.length, updated: changed };
       });
-      total += n;
-      if (n < batchSize) return total;
+      total += updated;
+      if (seen < batchSize) return total;
     }
   }
 }

@@ -75,6 +75,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   };
   const modules = [...createModules(core), ...(opts.extraModules?.(core) ?? [])];
 
+  const errorHandler = graphErrorHandler(config.bodyLimitBytes);
   const server: FastifyInstance = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: () => crypto.randomUUID(),
@@ -85,13 +86,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    // Malformed URLs and over-long segments get the Graph envelope too, not Fastify's own body.
+    frameworkErrors: (err, req, reply) => errorHandler(err, req, reply),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, strict: false },
     },
   });
   server.decorate('publicUrl', config.publicUrl);
 
-  server.setErrorHandler(graphErrorHandler(config.bodyLimitBytes));
+  server.setErrorHandler(errorHandler);
   server.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '/';
     const err = new GraphError(404, 'ResourceNotFound', `Resource not found for the segment '${path.split('/').filter(Boolean).pop() ?? '/'}'.`);
@@ -130,6 +133,19 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const oidc = config.oidc ? new OidcVerifier(config.oidc) : undefined;
   await server.register(async (admin) => {
     await admin.register(adminAuth, { store, clock, oidc });
+    // The admin API speaks JSON; a text/plain body is a 415, not a string for the schema to reject.
+    admin.removeContentTypeParser('text/plain');
+    // Graph takes an empty body labelled application/json (curl scripts send that on DELETE and on
+    // parameterless actions); routes that need a body still refuse undefined through their schema.
+    const parseJson = admin.getDefaultJsonParser('error', 'error');
+    admin.removeContentTypeParser('application/json');
+    admin.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+      if (body.length === 0) {
+        done(null, undefined);
+        return;
+      }
+      parseJson(req, body.toString(), done);
+    });
     await admin.register(rateLimit, {
       global: true,
       hook: 'preHandler',

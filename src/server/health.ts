@@ -14,6 +14,7 @@ export const healthRoutes: FastifyPluginAsync<{ store: Store; metrics: Metrics; 
   app.get('/readyz', { schema: hide, logLevel: 'warn' }, async (_req, reply) => {
     const ok = await opts.store.ping(2000);
     opts.metrics.storeUp.set(ok ? 1 : 0);
+    if (!ok) reply.header('Retry-After', '5');
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'store unavailable' });
   });
   app.get('/metrics', { schema: hide, logLevel: 'warn' }, async (req, reply) => {

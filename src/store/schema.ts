@@ -18,6 +18,7 @@ export interface TenantsTable {
   is_default: number;
   /** Value of the OIDC tenant claim that maps tokens to this tenant. */
   oidc_tenant_key: string | null;
+  next_scope_tag_id: number;
   created_at: string;
 }
 
@@ -51,6 +52,8 @@ export interface RoleScopeTagsTable {
   tenant_id: string;
   id: string;
   display_name: string;
+  /** Names are unique regardless of case. */
+  display_name_lower: string;
   description: string | null;
   is_built_in: number;
   created_at: string;
@@ -189,7 +192,7 @@ export interface JobsTable {
   /** Unique per tenant when set: at most one live job per key (e.g. one sync per token). */
   dedupe_key: string | null;
   payload: string;
-  /** 'pending' | 'succeeded' | 'dead' */
+  /** 'pending' | 'running' | 'succeeded' | 'dead' (JobStatus in jobs/scheduler.ts) */
   status: string;
   run_at: string;
   interval_ms: number | null;

@@ -18,21 +18,35 @@ async function insertTenant(db: Executor, t: { id: string; displayName: string; 
   const at = now.toISOString();
   await db
     .insertInto('tenants')
-    .values({ id: t.id, display_name: t.displayName, is_default: t.isDefault ? 1 : 0, oidc_tenant_key: t.oidcTenantKey, created_at: at })
+    .values({ id: t.id, display_name: t.displayName, is_default: t.isDefault ? 1 : 0, oidc_tenant_key: t.oidcTenantKey, next_scope_tag_id: 1, created_at: at })
     .execute();
   // Every tenant has Intune's built-in "Default" scope tag.
   await db
     .insertInto('role_scope_tags')
-    .values({ tenant_id: t.id, id: DEFAULT_SCOPE_TAG_ID, display_name: 'Default', description: 'Built-in default scope tag', is_built_in: 1, created_at: at, updated_at: at })
+    .values({
+      tenant_id: t.id,
+      id: DEFAULT_SCOPE_TAG_ID,
+      display_name: 'Default',
+      display_name_lower: 'default',
+      description: 'Built-in default scope tag',
+      is_built_in: 1,
+      created_at: at,
+      updated_at: at,
+    })
     .execute();
 }
 
 /**
- * Creates the default tenant on the very first start, with a bootstrap administrator key.
+ * Creates the default tenant on the very first start, with a bootstrap administrator key
+ * (stored hashed like every key; the caller prints it once).
  * Safe when several nodes start at once: the `instance` row decides the winner.
  * Returns the key only to the process that created it.
  */
-export async function ensureDefaultTenant(store: Store, now = new Date()): Promise<{ tenantId: string; bootstrapKey?: CreatedApiKey }> {
+export async function ensureDefaultTenant(
+  store: Store,
+  now = new Date(),
+  opts: { bootstrapKey?: boolean } = {},
+): Promise<{ tenantId: string; bootstrapKey?: CreatedApiKey }> {
   const existing = await store.db.selectFrom('instance').select('default_tenant_id').where('id', '=', 1).executeTakeFirst();
   if (existing) return { tenantId: existing.default_tenant_id };
   try {
@@ -40,6 +54,8 @@ export async function ensureDefaultTenant(store: Store, now = new Date()): Promi
       const tenantId = crypto.randomUUID();
       await trx.insertInto('instance').values({ id: 1, default_tenant_id: tenantId, created_at: now.toISOString() }).execute();
       await insertTenant(trx, { id: tenantId, displayName: 'Default', isDefault: true, oidcTenantKey: null }, now);
+      // The CLI creating the first key itself needs no bootstrap key (nobody would ever see it).
+      if (opts.bootstrapKey === false) return { tenantId };
       const bootstrapKey = await createApiKey(trx, { tenantId, displayName: 'bootstrap', role: 'administrator', scopeTagIds: null, createdBy: 'bootstrap' }, now);
       return { tenantId, bootstrapKey };
     });

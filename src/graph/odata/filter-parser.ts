@@ -17,6 +17,10 @@ export class FilterSyntaxError extends Error {
   }
 }
 
+/**
+ * maxLength: characters; maxDepth: nesting of parenthesised groups and `not`s (what the parser
+ * recurses on); maxNodes: nodes of the resulting tree (comparisons, functions, and, or, not).
+ */
 export const FILTER_LIMITS = { maxLength: 4096, maxDepth: 32, maxNodes: 200 } as const;
 
 type Token =
@@ -30,6 +34,27 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const DATETIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?(?![\w:.-])/;
 const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])/;
 const WORD = /^[A-Za-z_@$][\w./@$]*/;
+
+/**
+ * Normalises a date/time literal to UTC ISO text, or undefined when it names no real instant.
+ * Date() alone rolls 2024-02-30 over to March and accepts 24:00, so the fields are checked too.
+ */
+export function parseDateTime(text: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  const day = new Date(0);
+  day.setUTCFullYear(y, mo - 1, d); // not Date.UTC, which maps years 0-99 to 1900-1999
+  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return undefined;
+  const instant = new Date(text);
+  return Number.isNaN(instant.getTime()) ? undefined : instant.toISOString();
+}
+
+/** A whole string that is a date/time literal (for '2024-01-01'-style quoted values), as UTC ISO text. */
+export function dateTimeFromString(text: string): string | undefined {
+  const m = DATETIME.exec(text);
+  return m && m[0].length === text.length ? parseDateTime(text) : undefined;
+}
 
 function tokenize(input: string): Token[] {
   const tokens: Token[] = [];
@@ -83,15 +108,18 @@ function tokenize(input: string): Token[] {
     }
     m = DATETIME.exec(rest);
     if (m) {
-      const d = new Date(m[0]);
-      if (Number.isNaN(d.getTime())) throw new FilterSyntaxError(`invalid date/time literal '${m[0]}'`, i);
-      tokens.push({ t: 'datetime', value: d.toISOString(), pos: i });
+      const iso = parseDateTime(m[0]);
+      if (iso === undefined) throw new FilterSyntaxError(`invalid date/time literal '${m[0]}'`, i);
+      tokens.push({ t: 'datetime', value: iso, pos: i });
       i += m[0].length;
       continue;
     }
     m = NUMBER.exec(rest);
     if (m) {
-      tokens.push({ t: 'number', value: Number(m[0]), pos: i });
+      const n = Number(m[0]);
+      // 1e400 would become Infinity, which neither JSON nor SQL can carry.
+      if (!Number.isFinite(n)) throw new FilterSyntaxError(`number literal '${m[0]}' is out of range`, i);
+      tokens.push({ t: 'number', value: n === 0 ? 0 : n, pos: i });
       i += m[0].length;
       continue;
     }
@@ -121,9 +149,15 @@ export function parseFilter(input: string): FilterNode {
 
   const peek = (): Token | undefined => tokens[p];
   const posOf = (tok: Token | undefined) => tok?.pos ?? end;
-  const count = (depth: number) => {
-    if (++nodes > FILTER_LIMITS.maxNodes) throw new FilterSyntaxError(`more than ${FILTER_LIMITS.maxNodes} terms`, posOf(peek()));
-    if (depth > FILTER_LIMITS.maxDepth) throw new FilterSyntaxError(`nested deeper than ${FILTER_LIMITS.maxDepth} levels`, posOf(peek()));
+  /** Counts one tree node; the limit bounds the work of validating, compiling and evaluating. */
+  const node = <N extends FilterNode>(n: N, pos: number): N => {
+    if (++nodes > FILTER_LIMITS.maxNodes) throw new FilterSyntaxError(`the expression has more than ${FILTER_LIMITS.maxNodes} terms and operators`, pos);
+    return n;
+  };
+  /** Only groups and `not` recurse, so limiting them bounds the parser's stack. */
+  const nest = (depth: number, pos: number): number => {
+    if (depth + 1 > FILTER_LIMITS.maxDepth) throw new FilterSyntaxError(`the expression is nested deeper than ${FILTER_LIMITS.maxDepth} levels`, pos);
+    return depth + 1;
   };
   const isWord = (tok: Token | undefined, w: string): boolean =>
     tok?.t === 'word' && tok.value.toLowerCase() === w;
@@ -157,38 +191,37 @@ export function parseFilter(input: string): FilterNode {
   };
 
   const orExpr = (depth: number): FilterNode => {
-    count(depth);
-    let left = andExpr(depth + 1);
+    let left = andExpr(depth);
     while (isWord(peek(), 'or')) {
+      const pos = posOf(peek());
       p++;
-      left = { kind: 'or', left, right: andExpr(depth + 1) };
+      left = node({ kind: 'or', left, right: andExpr(depth) }, pos);
     }
     return left;
   };
   const andExpr = (depth: number): FilterNode => {
-    count(depth);
-    let left = unary(depth + 1);
+    let left = unary(depth);
     while (isWord(peek(), 'and')) {
+      const pos = posOf(peek());
       p++;
-      left = { kind: 'and', left, right: unary(depth + 1) };
+      left = node({ kind: 'and', left, right: unary(depth) }, pos);
     }
     return left;
   };
   const unary = (depth: number): FilterNode => {
-    count(depth);
-    if (isWord(peek(), 'not')) {
+    const tok = peek();
+    if (isWord(tok, 'not')) {
       p++;
-      return { kind: 'not', expr: unary(depth + 1) };
+      return node({ kind: 'not', expr: unary(nest(depth, posOf(tok))) }, posOf(tok));
     }
-    return primary(depth + 1);
+    return primary(depth);
   };
   const primary = (depth: number): FilterNode => {
-    count(depth);
     const tok = peek();
     if (!tok) throw new FilterSyntaxError('unexpected end of expression', end);
     if (tok.t === 'lparen') {
       p++;
-      const inner = orExpr(depth + 1);
+      const inner = orExpr(nest(depth, tok.pos));
       expect('rparen', "')'");
       return inner;
     }
@@ -203,7 +236,7 @@ export function parseFilter(input: string): FilterNode {
       if (!value || value.type !== 'string') throw new FilterSyntaxError(`${name} needs a string literal`, posOf(valTok));
       p++;
       expect('rparen', "')'");
-      return { kind: 'function', name, property: (propTok as { value: string }).value, value };
+      return node({ kind: 'function', name, property: (propTok as { value: string }).value, value }, tok.pos);
     }
     // comparison: operand op operand, one side a property and the other a literal
     const leftTok = tok;
@@ -219,8 +252,10 @@ export function parseFilter(input: string): FilterNode {
     p++;
     const leftLit = literal(leftTok);
     const rightLit = literal(rightTok);
-    if (leftTok.t === 'word' && !leftLit && rightLit) return { kind: 'compare', op, property: leftTok.value, value: rightLit };
-    if (rightTok.t === 'word' && !rightLit && leftLit) return { kind: 'compare', op: mirrorOp(op), property: rightTok.value, value: leftLit };
+    if (leftTok.t === 'word' && !leftLit && rightLit) return node({ kind: 'compare', op, property: leftTok.value, value: rightLit }, leftTok.pos);
+    if (rightTok.t === 'word' && !rightLit && leftLit) {
+      return node({ kind: 'compare', op: mirrorOp(op), property: rightTok.value, value: leftLit }, leftTok.pos);
+    }
     throw new FilterSyntaxError('a comparison needs one property and one literal value', leftTok.pos);
   };
 

@@ -1,6 +1,6 @@
 import { badRequest, GraphError } from '../errors.js';
 import type { FilterNode, Literal } from './filter-ast.js';
-import { FilterSyntaxError, parseFilter } from './filter-parser.js';
+import { dateTimeFromString, FilterSyntaxError, parseFilter } from './filter-parser.js';
 import { allowedOperators, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type EntityModel, type PropertyDef } from './model.js';
 
 export interface OrderBy {
@@ -19,6 +19,9 @@ export interface ODataQuery {
   /** True when $top was given: Graph then keeps it as the page size in @odata.nextLink. */
   topGiven: boolean;
 }
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
 
 const SUPPORTED = new Set(['$top', '$skip', '$skiptoken', '$filter', '$select', '$orderby', '$count']);
 const KNOWN_UNSUPPORTED = new Set(['$expand', '$search', '$format', '$apply', '$compute', '$levels', '$deltatoken', '$index', '$schemaversion', '$id']);
@@ -47,7 +50,8 @@ export function decodeSkipToken(token: string): number {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
     const o = (parsed as { o?: unknown }).o;
-    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
+    // Safe integers only: 1e300 would reach SQL OFFSET and fail there as a 500.
+    if (typeof o === 'number' && Number.isSafeInteger(o) && o >= 0) return o;
   } catch {
     /* fall through */
   }
@@ -76,7 +80,11 @@ function coerceLiteral(model: EntityModel, property: string, def: PropertyDef, l
       if (lit.type === 'string') return lit; // ids that aren't GUIDs (e.g. "0" scope tags) compare as text
       throw fail('Guid');
     case 'int':
-      if (lit.type === 'number' && Number.isInteger(lit.value)) return lit;
+      // Int32 like Graph, and like the integer columns: PostgreSQL refuses a larger parameter with an error.
+      if (lit.type === 'number' && Number.isInteger(lit.value) && lit.value >= INT32_MIN && lit.value <= INT32_MAX) return lit;
+      if (lit.type === 'number' && Number.isInteger(lit.value)) {
+        throw badRequest(`Invalid filter clause: ${lit.value} is out of range for property '${property}' of type Int32.`, property);
+      }
       throw fail('Int32');
     case 'boolean':
       if (lit.type === 'boolean') return lit;
@@ -84,8 +92,8 @@ function coerceLiteral(model: EntityModel, property: string, def: PropertyDef, l
     case 'datetime': {
       if (lit.type === 'datetime') return lit;
       if (lit.type === 'string') {
-        const d = new Date(lit.value);
-        if (!Number.isNaN(d.getTime()) && /^\d{4}-\d{2}-\d{2}/.test(lit.value)) return { type: 'datetime', value: d.toISOString() };
+        const iso = dateTimeFromString(lit.value.trim());
+        if (iso !== undefined) return { type: 'datetime', value: iso };
       }
       throw fail('DateTimeOffset');
     }
@@ -167,7 +175,7 @@ export function parseQueryOptions(model: EntityModel, raw: RawQuery): ODataQuery
       filter = validateFilter(model, parseFilter(filterRaw));
     } catch (err) {
       if (err instanceof FilterSyntaxError) {
-        throw badRequest(`Invalid filter clause: ${err.message} (at position ${err.position}).`, '$filter');
+        throw badRequest(`Invalid filter clause in $filter: ${err.message} (at position ${err.position}).`, '$filter');
       }
       throw err;
     }

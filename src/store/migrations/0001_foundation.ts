@@ -17,6 +17,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('display_name', 'text', (c) => c.notNull())
     .addColumn('is_default', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('oidc_tenant_key', 'text', (c) => c.unique())
+    // Scope tag ids are never reused, so a key scoped to a deleted tag can't inherit a new one.
+    .addColumn('next_scope_tag_id', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('created_at', 'text', (c) => c.notNull())
     .execute();
 
@@ -53,6 +55,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
     .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('display_name', 'text', (c) => c.notNull())
+    .addColumn('display_name_lower', 'text', (c) => c.notNull())
     .addColumn('description', 'text')
     .addColumn('is_built_in', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'text', (c) => c.notNull())
@@ -62,7 +65,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createIndex('role_scope_tags_name')
     .on('role_scope_tags')
-    .columns(['tenant_id', 'display_name'])
+    .columns(['tenant_id', 'display_name_lower'])
     .unique()
     .execute();
 
@@ -186,7 +189,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('managed_devices_serial').on('managed_devices').columns(['tenant_id', 'serial_number']).execute();
-  await db.schema.createIndex('managed_devices_udid').on('managed_devices').columns(['tenant_id', 'udid']).execute();
+  // A UDID names one device: unique per tenant so concurrent enrollments can't duplicate it.
+  await db.schema.createIndex('managed_devices_udid').on('managed_devices').columns(['tenant_id', 'udid']).unique().execute();
+  await db.schema.createIndex('managed_devices_enrollment').on('managed_devices').columns(['tenant_id', 'enrollment_id']).execute();
   await db.schema.createIndex('managed_devices_user').on('managed_devices').columns(['tenant_id', 'user_id']).execute();
   await db.schema.createIndex('managed_devices_imei').on('managed_devices').columns(['tenant_id', 'imei']).execute();
 

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('server configuration from the environment', () => {
+  it('listens on 8080 and keeps data in ./data by default', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.dataDir).toBe(path.resolve('./data'));
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.oidc).toBeUndefined();
+    expect(c.trustProxy).toBe(false);
+    expect(c.logLevel).toBe('info');
+  });
+
+  it('takes PORT and OPENENROLL_DATA_DIR', () => {
+    const c = loadConfig({ PORT: '9443', OPENENROLL_DATA_DIR: '/srv/openenroll' });
+    expect(c.port).toBe(9443);
+    expect(c.dataDir).toBe('/srv/openenroll');
+  });
+
+  it.each([['0'], ['65535']])('accepts PORT=%s', (port) => {
+    expect(loadConfig({ PORT: port }).port).toBe(Number(port));
+  });
+
+  it.each([['65536'], ['-1'], ['80.5'], ['http'], ['1e3'], ['0x50']])('refuses PORT=%s', (port) => {
+    expect(() => loadConfig({ PORT: port })).toThrow(new ConfigError(`PORT must be an integer from 0 to 65535, got "${port}"`));
+  });
+
+  it.each([
+    ['false', false],
+    ['0', false],
+    ['off', false],
+    ['true', true],
+    ['1', true],
+    ['10.0.0.0/8,127.0.0.1', '10.0.0.0/8,127.0.0.1'],
+  ])('reads OPENENROLL_TRUST_PROXY=%s as %s', (raw, expected) => {
+    expect(loadConfig({ OPENENROLL_TRUST_PROXY: raw }).trustProxy).toBe(expected);
+  });
+
+  it('refuses an unknown LOG_LEVEL instead of failing later inside the logger', () => {
+    expect(() => loadConfig({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
+    expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
+  });
+
+  it('reads the OIDC settings, with the claim names defaulting to tid, roles and scope_tags', () => {
+    const c = loadConfig({ OPENENROLL_OIDC_ISSUER: 'https://login.example/tenant/v2.0', OPENENROLL_OIDC_AUDIENCE: 'api://openenroll' });
+    expect(c.oidc).toEqual({
+      issuer: 'https://login.example/tenant/v2.0',
+      audience: 'api://openenroll',
+      jwksUri: undefined,
+      tenantClaim: 'tid',
+      rolesClaim: 'roles',
+      scopeTagsClaim: 'scope_tags',
+    });
+  });
+
+  it('refuses an OIDC issuer that is not an http(s) URL, or one without an audience', () => {
+    expect(() => loadConfig({ OPENENROLL_OIDC_ISSUER: 'login.example', OPENENROLL_OIDC_AUDIENCE: 'a' })).toThrow(/OPENENROLL_OIDC_ISSUER must be an http\(s\) URL/);
+    expect(() => loadConfig({ OPENENROLL_OIDC_ISSUER: 'https://login.example' })).toThrow(/OPENENROLL_OIDC_AUDIENCE is required/);
+    expect(() => loadConfig({ OPENENROLL_OIDC_ISSUER: 'https://login.example', OPENENROLL_OIDC_AUDIENCE: 'a', OPENENROLL_OIDC_JWKS_URI: 'file:///keys' })).toThrow(/OPENENROLL_OIDC_JWKS_URI/);
+  });
+});
