@@ -19,6 +19,8 @@ export interface Config {
   oidc: OidcConfig | undefined;
   rateLimit: { max: number; windowMs: number };
   metricsToken: string | undefined;
+  /** PEM files for serving HTTPS directly (devices need TLS; a terminating proxy is the alternative). */
+  tls: { certFile: string; keyFile: string } | undefined;
   /** Headers of a TLS-terminating proxy we trust (client certificate forwarding, X-Forwarded-*). */
   trustProxy: boolean | string;
   jobs: { enabled: boolean; pollIntervalMs: number; leaseMs: number };
@@ -52,6 +54,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, ma
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function tlsFiles(env: NodeJS.ProcessEnv): Config['tls'] {
+  const certFile = env.OPENENROLL_TLS_CERT_FILE || undefined;
+  const keyFile = env.OPENENROLL_TLS_KEY_FILE || undefined;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('OPENENROLL_TLS_CERT_FILE and OPENENROLL_TLS_KEY_FILE must be set together');
+  return { certFile, keyFile };
+}
 
 /** true/false words, or else a proxy address list for Fastify's trustProxy. */
 function trustProxy(raw: string | undefined): boolean | string {
@@ -119,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       windowMs: int(env, 'OPENENROLL_RATE_LIMIT_WINDOW_MS', 60_000, 1000),
     },
     metricsToken: env.OPENENROLL_METRICS_TOKEN || undefined,
+    tls: tlsFiles(env),
     trustProxy: trustProxy(env.OPENENROLL_TRUST_PROXY),
     jobs: {
       enabled: bool(env, 'OPENENROLL_JOBS', true),

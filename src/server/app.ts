@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -76,7 +77,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const modules = [...createModules(core), ...(opts.extraModules?.(core) ?? [])];
 
   const errorHandler = graphErrorHandler(config.bodyLimitBytes);
-  const server: FastifyInstance = Fastify({
+  const https = config.tls ? { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } : null;
+  const server = Fastify({
+    https,
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: false,
