@@ -209,6 +209,123 @@ export interface JobsTable {
   updated_at: string;
 }
 
+export interface ApplePushCertificatesTable {
+  tenant_id: string;
+  id: string;
+  apple_identifier: string | null;
+  topic: string | null;
+  certificate_pem: string | null;
+  serial_number: string | null;
+  not_before: string | null;
+  expiration: string | null;
+  key_secret_id: string | null;
+  pending_csr_pem: string | null;
+  pending_key_secret_id: string | null;
+  pending_csr_created_at: string | null;
+  upload_status: string | null;
+  upload_failure_reason: string | null;
+  last_modified: string;
+  created_at: string;
+}
+
+export interface DepTokensTable {
+  id: string;
+  tenant_id: string;
+  token_name: string | null;
+  apple_identifier: string | null;
+  token_type: string;
+  data_sharing_consent: number;
+  token_expiration: string | null;
+  oauth_secret_id: string | null;
+  consumer_key: string | null;
+  encryption_cert_pem: string | null;
+  encryption_key_secret_id: string | null;
+  encryption_key_created_at: string | null;
+  encryption_key_history: string;
+  server_uuid: string | null;
+  server_name: string | null;
+  org_name: string | null;
+  org_id: string | null;
+  org_type: string | null;
+  admin_id: string | null;
+  fetch_limit: number | null;
+  sync_limit: number | null;
+  share_sds: number;
+  cursor: string | null;
+  sync_phase: string;
+  sync_status: string;
+  next_sync_full: number;
+  last_sync_triggered_at: string | null;
+  last_manual_sync_at: string | null;
+  last_sync_started_at: string | null;
+  last_successful_sync_at: string | null;
+  last_full_sync_at: string | null;
+  last_sync_error_code: number;
+  last_sync_error: string | null;
+  apple_status: string | null;
+  synced_device_count: number;
+  default_ios_profile_id: string | null;
+  default_macos_profile_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DepProfilesTable {
+  id: string;
+  tenant_id: string;
+  token_id: string;
+  platform: string;
+  display_name: string;
+  description: string | null;
+  settings: string;
+  apple_profile_uuid: string | null;
+  apple_defined_at: string | null;
+  apple_sync_error: string | null;
+  revision: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DepDevicesTable {
+  id: string;
+  tenant_id: string;
+  token_id: string;
+  serial_number: string;
+  description: string | null;
+  model: string | null;
+  color: string | null;
+  asset_tag: string | null;
+  device_family: string | null;
+  os: string | null;
+  platform: string;
+  discovery_source: string;
+  apple_profile_status: string | null;
+  apple_profile_uuid: string | null;
+  apple_profile_assign_time: string | null;
+  apple_profile_push_time: string | null;
+  device_assigned_by: string | null;
+  device_assigned_date: string | null;
+  last_op_type: string | null;
+  last_op_date: string | null;
+  seen_at_apple: number;
+  requested_profile_id: string | null;
+  requested_profile_assigned_at: string | null;
+  assignment_result: string | null;
+  assignment_result_at: string | null;
+  assigned_profile_id: string | null;
+  assigned_profile_revision: number | null;
+  removed_from_apple_at: string | null;
+  deleted_at: string | null;
+  enrollment_state: string;
+  managed_device_id: string | null;
+  enrolled_profile_id: string | null;
+  enrolled_profile_revision: number | null;
+  is_supervised: number;
+  last_contacted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   instance: InstanceTable;
   tenants: TenantsTable;
@@ -222,4 +339,8 @@ export interface Database {
   managed_devices: ManagedDevicesTable;
   audit_events: AuditEventsTable;
   jobs: JobsTable;
+  apple_push_certificates: ApplePushCertificatesTable;
+  dep_tokens: DepTokensTable;
+  dep_profiles: DepProfilesTable;
+  dep_devices: DepDevicesTable;
 }
