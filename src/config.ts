@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { DEFAULT_AUTO_SYNC_INTERVAL_MS, validateAutoSyncInterval } from './apple/ade/sync-policy.js';
+import { HOUR } from './shared/time.js';
 
 /** Everything the server reads from its environment, parsed once at start-up. */
 export interface Config {
@@ -25,6 +27,12 @@ export interface Config {
   trustProxy: boolean | string;
   jobs: { enabled: boolean; pollIntervalMs: number; leaseMs: number };
   shutdownGraceMs: number;
+  /** Apple "MDM CSR" vendor certificate and key (PEM or DER files) that sign push certificate requests; chain = WWDR + root PEMs. */
+  mdmVendor: { certFile: string; keyFile: string; chainFile: string | undefined } | undefined;
+  /** Apple's device assignment (DEP) API; the ABM simulator's URL in tests and development. */
+  appleDepUrl: string;
+  /** How often each ADE token's automatic delta sync runs (OPENENROLL_ADE_SYNC_INTERVAL_HOURS, default 12). */
+  adeSyncIntervalMs: number;
 }
 
 export interface OidcConfig {
@@ -61,6 +69,30 @@ function tlsFiles(env: NodeJS.ProcessEnv): Config['tls'] {
   if (!certFile && !keyFile) return undefined;
   if (!certFile || !keyFile) throw new ConfigError('OPENENROLL_TLS_CERT_FILE and OPENENROLL_TLS_KEY_FILE must be set together');
   return { certFile, keyFile };
+}
+
+/** The MDM vendor files come as a set: certificate and key together, the chain optional. */
+function mdmVendorFiles(env: NodeJS.ProcessEnv): Config['mdmVendor'] {
+  const certFile = env.OPENENROLL_MDM_VENDOR_CERT_FILE || undefined;
+  const keyFile = env.OPENENROLL_MDM_VENDOR_KEY_FILE || undefined;
+  const chainFile = env.OPENENROLL_MDM_VENDOR_CHAIN_FILE || undefined;
+  if (!certFile && !keyFile && !chainFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('OPENENROLL_MDM_VENDOR_CERT_FILE and OPENENROLL_MDM_VENDOR_KEY_FILE must be set together');
+  return { certFile, keyFile, chainFile };
+}
+
+/** Hours, fractions allowed (0.25 is the 15-minute floor); the ADE sync policy sets the range. */
+function adeSyncIntervalMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.OPENENROLL_ADE_SYNC_INTERVAL_HOURS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_AUTO_SYNC_INTERVAL_MS;
+  const hours = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+  const ms = Math.round(hours * HOUR);
+  try {
+    validateAutoSyncInterval(ms);
+  } catch (err) {
+    throw new ConfigError(`OPENENROLL_ADE_SYNC_INTERVAL_HOURS: ${err instanceof Error ? err.message : String(err)}, got "${raw}"`);
+  }
+  return ms;
 }
 
 /** true/false words, or else a proxy address list for Fastify's trustProxy. */
@@ -137,5 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'OPENENROLL_JOBS_LEASE_MS', 30_000, 100),
     },
     shutdownGraceMs: int(env, 'OPENENROLL_SHUTDOWN_GRACE_MS', 10_000, 0),
+    mdmVendor: mdmVendorFiles(env),
+    appleDepUrl: httpUrl('OPENENROLL_APPLE_DEP_URL', env.OPENENROLL_APPLE_DEP_URL || 'https://mdmenrollment.apple.com').replace(/\/+$/, ''),
+    adeSyncIntervalMs: adeSyncIntervalMs(env),
   };
 }

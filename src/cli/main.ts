@@ -233,6 +233,44 @@ tenants
     });
   });
 
+const wholeNumber = (max: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > max) throw new InvalidArgumentError(`must be a whole number up to ${max}`);
+  return n;
+};
+
+const sims = program.command('sim').description('Run simulators of the services OpenEnroll talks to, for development and testing.');
+sims
+  .command('abm')
+  .description(
+    "Run a simulator of Apple's device assignment service: Apple Business/School Manager (MDM servers, public key, server token, device assignment) and the DEP API of mdmenrollment.apple.com. It starts with one MDM server named OpenEnroll and is driven through its /_sim/ endpoints. State lives in memory; Ctrl-C stops it.",
+  )
+  .option('--port <n>', 'port to listen on (default: any free port)', wholeNumber(65535))
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('--devices <n>', 'generate this many devices and assign them to the OpenEnroll MDM server', wholeNumber(1_000_000), 0)
+  .action(async (o: { port?: number; host: string; devices: number }) => {
+    // Lazily: the simulator is a development tool, not part of the server.
+    const { startAbmSimulator } = await import('../../sim/apple-dep/index.js');
+    const abm = await startAbmSimulator({ port: o.port, host: o.host, logger: true });
+    const { serverUuid } = abm.createMdmServer('OpenEnroll');
+    if (o.devices) abm.generateDevices(o.devices, { serverUuid });
+    const u = abm.url;
+    console.log(`ABM/DEP simulator listening on ${u}
+MDM server "OpenEnroll": ${serverUuid} (${o.devices} device(s) assigned)
+
+Use ${u} as the DEP API base URL instead of https://mdmenrollment.apple.com. Then, as an admin would in ABM:
+  curl -X PUT --data-binary @public-key.pem ${u}/_sim/servers/${serverUuid}/public-key
+  curl -X POST -o token.p7m ${u}/_sim/servers/${serverUuid}/token
+  curl -X POST -H 'Content-Type: application/json' -d '{"count": 10, "orderNumber": "PO-1"}' ${u}/_sim/devices/generate
+  curl -X POST -H 'Content-Type: application/json' -d '{"orderNumber": "PO-1"}' ${u}/_sim/servers/${serverUuid}/devices
+Every control endpoint: curl ${u}/_sim/`);
+    const stop = () => {
+      abm.close().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures (configuration, keyring, unknown tenant…) carry a message meant for the operator.
   console.error(`openenroll: ${err instanceof Error ? err.message : String(err)}`);

@@ -308,6 +308,48 @@ export class DeviceRecords {
     });
   }
 
+  /**
+   * Sets a device's category columns (an admin's choice, the user's at enrollment, or a category
+   * renamed or deleted) in the caller's transaction; listeners run, so dynamic groups on
+   * deviceCategory follow. Tenant-level: the caller checks the actor's scope first.
+   */
+  async setCategory(
+    trx: Trx,
+    tenantId: string,
+    id: string,
+    category: { id: string | null; displayName: string | null },
+    opts: UpsertOptions = {},
+  ): Promise<ManagedDevice> {
+    const existing = await this.lock(trx.selectFrom('managed_devices').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id)).executeTakeFirst();
+    if (!existing) throw notFound(`Managed device '${id}' was not found.`);
+    const tags = await this.tagsOf(trx, tenantId, id);
+    if (existing.device_category_id === category.id && existing.device_category_display_name === category.displayName) return toManagedDevice(existing, tags);
+    const row: ManagedDevicesTable = {
+      ...existing,
+      device_category_id: category.id,
+      device_category_display_name: category.displayName,
+      updated_at: this.clock.now().toISOString(),
+    };
+    await trx
+      .updateTable('managed_devices')
+      .set({ device_category_id: row.device_category_id, device_category_display_name: row.device_category_display_name, updated_at: row.updated_at })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .execute();
+    await this.emit(trx, { tenantId, before: existing, after: row });
+    const device = toManagedDevice(row, tags);
+    await this.audit.record(trx, opts.actor ?? systemActor(tenantId, opts.requestId ?? crypto.randomUUID()), {
+      ...AUDIT,
+      activity: 'Set managed device category',
+      operation: 'Patch',
+      resourceId: id,
+      resourceDisplayName: row.device_name,
+      before: { ...toManagedDevice(existing, tags) },
+      after: { ...device },
+    });
+    return device;
+  }
+
   /** Removes the record (Intune's "Delete" of a device), its scope tags, and tells listeners. */
   async delete(actor: Actor, id: string): Promise<void> {
     await this.store.transaction(async (trx) => {

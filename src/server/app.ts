@@ -38,6 +38,8 @@ export interface App {
   server: FastifyInstance;
   core: Core;
   modules: OpenEnrollModule[];
+  /** Every route as registered (method and URL pattern), for the route-wide security tests and docs. */
+  routes: readonly { method: string; url: string }[];
   /** Starts background work (jobs, module start hooks). */
   startBackground(): Promise<void>;
   /** Graceful stop: in-flight requests finish, jobs release leases, the store closes. */
@@ -103,6 +105,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const err = new GraphError(404, 'ResourceNotFound', `Resource not found for the segment '${path.split('/').filter(Boolean).pop() ?? '/'}'.`);
     const crid = req.headers['client-request-id'];
     return reply.code(404).send(errorBody(err, req.id, typeof crid === 'string' ? crid : undefined));
+  });
+
+  const routes: { method: string; url: string }[] = [];
+  server.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method: String(method), url: r.url });
   });
 
   server.addHook('onRequest', async (req, reply) => {
@@ -176,6 +183,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     server,
     core,
     modules,
+    routes,
     async startBackground() {
       for (const m of modules) await m.start?.();
       if (config.jobs.enabled) jobs.start();

@@ -268,6 +268,8 @@ export interface DepTokensTable {
   default_macos_profile_id: string | null;
   created_at: string;
   updated_at: string;
+  /** The full fetch the cursor belongs to (0007; optional so rows built before it still type-check). */
+  fetch_id?: string | null;
 }
 
 export interface DepProfilesTable {
@@ -284,6 +286,10 @@ export interface DepProfilesTable {
   revision: number;
   created_at: string;
   updated_at: string;
+  /** macOS: the admin account password (secrets table). */
+  admin_password_secret_id: string | null;
+  /** SHA-256 of the Apple profile JSON last defined (apple_profile_uuid). */
+  apple_profile_hash: string | null;
 }
 
 export interface DepDevicesTable {
@@ -324,6 +330,204 @@ export interface DepDevicesTable {
   last_contacted_at: string | null;
   created_at: string;
   updated_at: string;
+  /** The last full fetch that listed the device (0007; optional so rows built before it still type-check). */
+  fetch_id?: string | null;
+}
+
+export interface EnrollmentConfigurationsTable {
+  tenant_id: string;
+  id: string;
+  configuration_type: string;
+  is_default: number;
+  priority_list: string;
+  platform_type: string | null;
+  display_name: string;
+  description: string | null;
+  priority: number;
+  version: number;
+  device_limit: number | null;
+  /** JSON: platformRestriction, or the default's per-platform restrictions. */
+  settings: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EnrollmentConfigurationAssignmentsTable {
+  tenant_id: string;
+  id: string;
+  configuration_id: string;
+  target_type: string;
+  group_id: string | null;
+  filter_id: string | null;
+  filter_type: string;
+  source: string;
+  source_id: string | null;
+  position: number;
+  created_at: string;
+}
+
+export interface AssignmentFiltersTable {
+  tenant_id: string;
+  id: string;
+  display_name: string;
+  description: string | null;
+  platform: string;
+  rule: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ImportedDeviceIdentitiesTable {
+  id: string;
+  tenant_id: string;
+  identity_type: string;
+  identifier: string;
+  /** Normalised for matching and uniqueness (corporate-identifiers/rules.ts). */
+  identifier_key: string;
+  description: string | null;
+  enrollment_state: string;
+  platform: string;
+  matched_device_id: string | null;
+  last_contacted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeviceEnrollmentManagersTable {
+  tenant_id: string;
+  user_id: string;
+  created_at: string;
+}
+
+export interface DeviceCategoriesTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  display_name_lower: string;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TermsAndConditionsTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  description: string | null;
+  title: string | null;
+  body_text: string | null;
+  acceptance_statement: string | null;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TermsAcceptancesTable {
+  id: string;
+  tenant_id: string;
+  terms_id: string;
+  user_id: string;
+  user_principal_name: string | null;
+  user_display_name: string | null;
+  accepted_version: number;
+  accepted_at: string;
+}
+
+export interface AppleEnrollmentTypeProfilesTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  description: string | null;
+  platform: string;
+  default_enrollment_type: string;
+  /** JSON array of {ownerType, enrollmentType}. */
+  available_options: string;
+  priority: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EnrollmentUserAssignmentsTable {
+  id: string;
+  tenant_id: string;
+  /** 'termsAndConditions' | 'appleUserInitiatedEnrollmentProfile' */
+  object_type: string;
+  object_id: string;
+  /** 'allLicensedUsers' | 'group' | 'exclusionGroup' */
+  target_type: string;
+  group_id: string | null;
+  target_key: string;
+  created_at: string;
+}
+
+export interface EnrollmentAttemptsTable {
+  id: string;
+  tenant_id: string;
+  occurred_at: string;
+  /** 'succeeded' | 'failed' */
+  outcome: string;
+  reason: string | null;
+  failure_category: string | null;
+  message: string | null;
+  os_platform: string;
+  os_version: string | null;
+  user_id: string | null;
+  user_principal_name: string | null;
+  method: string;
+  activity_id: string;
+  device_id: string | null;
+  /** JSON array of AppliedPolicy. */
+  applied: string;
+}
+
+export interface EnrollmentDeviceSnapshotsTable {
+  tenant_id: string;
+  device_id: string;
+  attempt_id: string;
+  user_principal_name: string | null;
+  enrolled_at: string;
+  applied: string;
+}
+
+export interface EnrollmentSessionsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string | null;
+  user_principal_name: string | null;
+  platform: string;
+  started_at: string;
+  last_activity_at: string;
+  action_name: string;
+  /** 'inProgress' | 'completed' | 'incomplete' */
+  status: string;
+  ended_at: string | null;
+  end_action_name: string | null;
+  end_user_action: string | null;
+  device_id: string | null;
+}
+
+export interface ReportExportJobsTable {
+  id: string;
+  tenant_id: string;
+  report_name: string;
+  filter: string | null;
+  /** JSON array of column names, or null for every column. */
+  select_columns: string | null;
+  search: string | null;
+  format: string;
+  localization_type: string;
+  /** Graph deviceManagementReportStatus */
+  status: string;
+  request_date_time: string;
+  expiration_date_time: string | null;
+  row_count: number | null;
+  content: string | null;
+  content_bytes: number | null;
+  error: string | null;
+  requested_by: string;
+  /** JSON array of scope tag ids, or null for every scope. */
+  requester_scope: string | null;
+  updated_at: string;
 }
 
 export interface Database {
@@ -343,4 +547,18 @@ export interface Database {
   dep_tokens: DepTokensTable;
   dep_profiles: DepProfilesTable;
   dep_devices: DepDevicesTable;
+  enrollment_configurations: EnrollmentConfigurationsTable;
+  enrollment_configuration_assignments: EnrollmentConfigurationAssignmentsTable;
+  assignment_filters: AssignmentFiltersTable;
+  imported_device_identities: ImportedDeviceIdentitiesTable;
+  device_enrollment_managers: DeviceEnrollmentManagersTable;
+  device_categories: DeviceCategoriesTable;
+  terms_and_conditions: TermsAndConditionsTable;
+  terms_acceptances: TermsAcceptancesTable;
+  apple_enrollment_type_profiles: AppleEnrollmentTypeProfilesTable;
+  enrollment_user_assignments: EnrollmentUserAssignmentsTable;
+  enrollment_attempts: EnrollmentAttemptsTable;
+  enrollment_device_snapshots: EnrollmentDeviceSnapshotsTable;
+  enrollment_sessions: EnrollmentSessionsTable;
+  report_export_jobs: ReportExportJobsTable;
 }

@@ -148,7 +148,7 @@ describe('every admin route is authorized', () => {
         },
       ],
     });
-    routes = adminRoutes(t.app.server);
+    routes = adminRoutes(t.app);
   });
   afterAll(async () => t.close());
 

@@ -17,8 +17,9 @@ export function listRoutes(server: FastifyInstance): { method: string; url: stri
   return out;
 }
 
-/** Admin API routes only (/beta and /v1.0). */
-export const adminRoutes = (server: FastifyInstance) => listRoutes(server).filter((r) => /^\/(beta|v1\.0)\//.test(r.url));
+/** Admin API routes only (/beta and /v1.0), as the app recorded them when they were added (HEAD included). */
+export const adminRoutes = (app: { routes: readonly { method: string; url: string }[] }) =>
+  app.routes.filter((r) => /^\/(beta|v1\.0)\//.test(r.url));
 
 /** A concrete URL for a route pattern: every path parameter gets a value chosen from the segment before it. */
 export function fillRoute(pattern: string, idFor: (segmentBefore: string, param: string) => string = () => '1'): string {

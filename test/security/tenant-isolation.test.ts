@@ -71,7 +71,7 @@ describe('tenant isolation across every admin route', () => {
 
   it('never shows tenant A objects to tenant B, on any GET route', async () => {
     const leaks: string[] = [];
-    const routes = adminRoutes(t.app.server).filter((r) => r.method === 'GET');
+    const routes = adminRoutes(t.app).filter((r) => r.method === 'GET');
     expect(routes.length).toBeGreaterThan(15);
     for (const r of routes) {
       const url = fillRoute(r.url, (segment) => idFor(segment));
@@ -86,7 +86,7 @@ describe('tenant isolation across every admin route', () => {
     const before = await snapshotOfA();
     const auditBefore = (await t.request({ method: 'GET', url: '/beta/deviceManagement/auditEvents/$count' })).body;
     const accepted: string[] = [];
-    for (const r of adminRoutes(t.app.server).filter((x) => ['POST', 'PATCH', 'PUT', 'DELETE'].includes(x.method))) {
+    for (const r of adminRoutes(t.app).filter((x) => ['POST', 'PATCH', 'PUT', 'DELETE'].includes(x.method))) {
       if (!r.url.includes(':')) continue; // creating in B's own tenant is allowed; only A's addressed objects matter here
       const url = fillRoute(r.url, (segment) => idFor(segment));
       const payload =

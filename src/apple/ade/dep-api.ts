@@ -51,7 +51,10 @@ export interface DepDevice {
   /** Only in /devices/sync: added | modified | deleted */
   op_type?: string;
   op_date?: string;
+  /** Only in /devices (details): SUCCESS | NOT_ACCESSIBLE | FAILED. */
   response_status?: string;
+  /** Protocol version 8 and later. */
+  mdm_migration_deadline?: string;
 }
 
 export interface DepDevicePage {
@@ -86,16 +89,25 @@ export interface DepProfile {
   profile_uuid?: string;
 }
 
-/** Per-device outcome Apple reports for assign/remove/define. */
+/** Per-device outcome Apple reports for assign/remove/define (THROTTLED from protocol version 9). */
 export type DepDeviceResult = 'SUCCESS' | 'NOT_ACCESSIBLE' | 'FAILED' | 'THROTTLED' | string;
 
 export interface DepProfileResult {
   profile_uuid: string;
   devices: Record<string, DepDeviceResult>;
+  /** Protocol version 10 and later, when a device was THROTTLED. */
   retry_after_seconds?: number;
 }
 
-/** Errors Apple answers with; `code` is Apple's string (INVALID_CURSOR, T_C_NOT_SIGNED, …). */
+// OAuth problems (RFC 5849 problem reporting names) that a new server token fixes, not a retry.
+const NEEDS_ADMIN_401 = /token_rejected|token_expired|token_revoked|consumer_key_(?:rejected|unknown|refused)|oauth_problem|signature_invalid/i;
+
+/**
+ * Errors Apple answers with; `code` is Apple's string (INVALID_CURSOR, T_C_NOT_SIGNED, …), or the
+ * OAuth problem at /session (token_rejected, …). The client adds status 0 with NETWORK_ERROR or
+ * TIMEOUT when Apple couldn't be reached, and MALFORMED_RESPONSE / RESPONSE_TOO_LARGE for answers
+ * it refuses.
+ */
 export class DepApiError extends Error {
   constructor(
     readonly status: number,
@@ -110,7 +122,7 @@ export class DepApiError extends Error {
 
   /** The organisation must act in ABM/ASM (terms, revoked token): don't retry in a loop. */
   get needsAdmin(): boolean {
-    return this.status === 403 || (this.status === 401 && /token_rejected|oauth_problem|signature_invalid/i.test(this.code));
+    return this.status === 403 || (this.status === 401 && NEEDS_ADMIN_401.test(this.code));
   }
 }
 

@@ -1,6 +1,11 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_foundation.js';
 import * as m0002 from './0002_apple_ade.js';
+import * as m0003 from './0003_enrollment_restrictions.js';
+import * as m0004 from './0004_corporate_dem_categories.js';
+import * as m0005 from './0005_terms_enrollment_types_reports.js';
+import * as m0006 from './0006_ade_admin.js';
+import * as m0007 from './0007_ade_sync.js';
 
 /**
  * The one ordered list of migrations for both dialects. Later capabilities append their own
@@ -9,4 +14,9 @@ import * as m0002 from './0002_apple_ade.js';
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_apple_ade': m0002,
+  '0003_enrollment_restrictions': m0003,
+  '0004_corporate_dem_categories': m0004,
+  '0005_terms_enrollment_types_reports': m0005,
+  '0006_ade_admin': m0006,
+  '0007_ade_sync': m0007,
 };

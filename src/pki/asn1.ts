@@ -1,0 +1,49 @@
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { PkiError } from './errors.js';
+
+/** BER/DER decoding shared by the CMS code; every failure is a 'malformed' PkiError. */
+
+export function parseBer(der: Uint8Array, what: string): asn1js.AsnType {
+  const bytes = new Uint8Array(der);
+  const parsed = asn1js.fromBER(bytes);
+  if (parsed.offset === -1 || parsed.result.error) throw new PkiError('malformed', `${what} isn't valid DER/BER.`);
+  // Trailing zero bytes happen (padded transports); anything else means we read the wrong thing.
+  if (bytes.subarray(parsed.offset).some((b) => b !== 0)) throw new PkiError('malformed', `${what} has data after its end.`);
+  return parsed.result;
+}
+
+export function parseContentInfo(der: Uint8Array, what: string): pkijs.ContentInfo {
+  const asn = parseBer(der, what);
+  try {
+    return new pkijs.ContentInfo({ schema: asn });
+  } catch (err) {
+    throw new PkiError('malformed', `${what} isn't a CMS ContentInfo.`, { cause: err });
+  }
+}
+
+/** The bytes of an OCTET STRING, joining the pieces of a constructed (BER streamed) one. */
+export function octetBytes(block: asn1js.BaseBlock): Buffer {
+  if (block.idBlock.isConstructed) {
+    const parts = (block.valueBlock as unknown as { value: asn1js.BaseBlock[] }).value ?? [];
+    return Buffer.concat(parts.map((p) => octetBytes(p)));
+  }
+  return Buffer.from((block.valueBlock as unknown as { valueHexView: Uint8Array }).valueHexView ?? new Uint8Array());
+}
+
+export const hexOf = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
+
+/** An INTEGER's magnitude as upper-case hex, sign padding removed. */
+export function integerHex(i: asn1js.Integer): string {
+  let h = hexOf(i.valueBlock.valueHexView);
+  while (h.length > 2 && h.startsWith('00')) h = h.slice(2);
+  return h;
+}
+
+export const CONTENT_TYPE_NAMES: Record<string, string> = {
+  '1.2.840.113549.1.7.1': 'data',
+  '1.2.840.113549.1.7.2': 'SignedData',
+  '1.2.840.113549.1.7.3': 'EnvelopedData',
+  '1.2.840.113549.1.7.6': 'EncryptedData',
+  '1.2.840.113549.1.9.16.1.2': 'AuthenticatedData',
+};

@@ -1,0 +1,203 @@
+import crypto from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { CONTENT_TYPE_NAMES, octetBytes, parseBer, parseContentInfo } from './asn1.js';
+import { certificateDer, parseCertificate, type CertificateInfo } from './certificates.js';
+import { guard, PkiError } from './errors.js';
+import { loadPrivateKey, loadPublicKey, samePublicKey } from './keys.js';
+import { DIGEST_OID, DIGESTS, OID, SIGNATURES } from './oids.js';
+
+/**
+ * CMS SignedData (RFC 5652 §5): signed enrollment profiles now; Mdm-Signature and SCEP messages
+ * next. pkijs builds and reads the structure; Node's crypto signs, hashes and verifies.
+ */
+
+export interface SignOptions {
+  certificatePem: string;
+  privateKeyPem: string | crypto.KeyObject;
+  /** Intermediates to ship with the signature, so verifiers can build the chain. */
+  chainPems?: readonly string[];
+  /** Leave the content out (a detached signature). */
+  detached?: boolean;
+  /** Default now. */
+  signingTime?: Date;
+}
+
+const der = (o: { toSchema(): asn1js.AsnType }) => Buffer.from(o.toSchema().toBER());
+
+function attribute(type: string, value: asn1js.AsnType): pkijs.Attribute {
+  return new pkijs.Attribute({ type, values: [value] });
+}
+
+/** SignedData with one SHA-256 signer and signed attributes (contentType, signingTime, messageDigest), as DER ContentInfo. */
+export function createSignedData(content: Uint8Array, opts: SignOptions): Buffer {
+  const key = loadPrivateKey(opts.privateKeyPem);
+  const signerDer = certificateDer(opts.certificatePem);
+  const signerInfo = parseCertificate(signerDer);
+  if (!samePublicKey(loadPublicKey(signerInfo.publicKeySpki), key)) throw new PkiError('keyMismatch', "The signing key doesn't match the signer certificate.");
+  const signer = new pkijs.Certificate({ schema: parseBer(signerDer, 'The signer certificate') });
+  const chain = (opts.chainPems ?? []).map((pem) => new pkijs.Certificate({ schema: parseBer(certificateDer(pem), 'A chain certificate') }));
+
+  const digest = crypto.createHash('sha256').update(content).digest();
+  const when = opts.signingTime ?? new Date();
+  // DER orders a SET OF by encoding; verifiers hash the bytes we send, but strict ones check this.
+  const attrs = [
+    attribute(OID.contentType, new asn1js.ObjectIdentifier({ value: OID.data })),
+    // UTCTime until 2050 (RFC 5652 §11.3).
+    attribute(OID.signingTime, when.getUTCFullYear() < 2050 ? new asn1js.UTCTime({ valueDate: when }) : new asn1js.GeneralizedTime({ valueDate: when })),
+    attribute(OID.messageDigest, new asn1js.OctetString({ valueHex: digest })),
+  ].sort((a, b) => Buffer.compare(der(a), der(b)));
+  const signedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes: attrs });
+  const toSign = Buffer.from(signedAttrs.toSchema().toBER());
+  toSign[0] = 0x31; // signed as a SET, carried as [0] IMPLICIT
+
+  const isRsa = key.asymmetricKeyType === 'rsa';
+  if (!isRsa && key.asymmetricKeyType !== 'ec') throw new PkiError('unsupported', 'Only RSA and EC signers are supported.');
+  const signature = crypto.sign('sha256', toSign, key);
+  const sha256 = new pkijs.AlgorithmIdentifier({ algorithmId: DIGEST_OID.sha256! });
+  const si = new pkijs.SignerInfo({
+    version: 1,
+    sid: new pkijs.IssuerAndSerialNumber({ issuer: signer.issuer, serialNumber: signer.serialNumber }),
+    digestAlgorithm: sha256,
+    signedAttrs,
+    signatureAlgorithm: isRsa
+      ? new pkijs.AlgorithmIdentifier({ algorithmId: OID.rsaEncryption, algorithmParams: new asn1js.Null() })
+      : new pkijs.AlgorithmIdentifier({ algorithmId: '1.2.840.10045.4.3.2' }),
+    signature: new asn1js.OctetString({ valueHex: signature }),
+  });
+  const sd = new pkijs.SignedData({
+    version: 1,
+    digestAlgorithms: [sha256],
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({
+      eContentType: OID.data,
+      ...(opts.detached ? {} : { eContent: new asn1js.OctetString({ valueHex: content }) }),
+    }),
+    certificates: [signer, ...chain],
+    signerInfos: [si],
+  });
+  return Buffer.from(new pkijs.ContentInfo({ contentType: OID.signedData, content: sd.toSchema(true) }).toSchema().toBER());
+}
+
+export interface VerifyOptions {
+  /** The content of a detached signature. */
+  detachedContent?: Uint8Array;
+  /** When given, the signer must chain (through the message's certificates and `intermediates`) to one of these. */
+  trustAnchors?: readonly (string | Uint8Array)[];
+  intermediates?: readonly (string | Uint8Array)[];
+  /** For certificate validity when checking trust; default now. */
+  now?: Date;
+}
+
+export interface VerifiedSignedData {
+  content: Buffer;
+  contentType: string;
+  signer: CertificateInfo;
+  /** Every certificate the message carried. */
+  certificates: CertificateInfo[];
+  signingTime: Date | undefined;
+  /** Signer first, anchor last; only when trust anchors were given. */
+  chain: CertificateInfo[] | undefined;
+}
+
+function findSigner(sid: pkijs.SignerInfo['sid'], certs: { info: CertificateInfo; pkijs: pkijs.Certificate }[]) {
+  if (sid instanceof pkijs.IssuerAndSerialNumber) {
+    return certs.find((c) => c.pkijs.serialNumber.isEqual(sid.serialNumber) && c.pkijs.issuer.isEqual(sid.issuer));
+  }
+  const id = Buffer.from((sid as asn1js.OctetString).valueBlock.valueHexView).toString('hex').toUpperCase();
+  // Without the extension, the identifier is the SHA-1 of the key (RFC 5280 §4.2.1.2 method 1).
+  const keyHash = (c: pkijs.Certificate) => crypto.createHash('sha1').update(c.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest('hex').toUpperCase();
+  return certs.find((c) => (c.info.subjectKeyIdentifierHex ?? keyHash(c.pkijs)) === id);
+}
+
+function attributeValue(attrs: pkijs.SignedAndUnsignedAttributes | undefined, type: string): asn1js.AsnType | undefined {
+  const a = attrs?.attributes.find((x) => x.type === type);
+  if (a && a.values.length !== 1) throw new PkiError('malformed', `Signed attribute ${type} must have one value.`);
+  return a?.values[0] as asn1js.AsnType | undefined;
+}
+
+function verifySigner(si: pkijs.SignerInfo, content: Buffer, eContentType: string, signer: CertificateInfo): Date | undefined {
+  const hash = DIGESTS[si.digestAlgorithm.algorithmId];
+  if (!hash) throw new PkiError('unsupported', `Digest algorithm ${si.digestAlgorithm.algorithmId} is not supported.`);
+  let data = content;
+  let signingTime: Date | undefined;
+  if (si.signedAttrs) {
+    const ct = attributeValue(si.signedAttrs, OID.contentType);
+    const md = attributeValue(si.signedAttrs, OID.messageDigest);
+    if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== eContentType) throw new PkiError('badSignature', 'The signed content type attribute is missing or differs.');
+    if (!(md instanceof asn1js.OctetString)) throw new PkiError('badSignature', 'The message digest attribute is missing.');
+    const digest = crypto.createHash(hash).update(content).digest();
+    const expected = octetBytes(md);
+    if (expected.length !== digest.length || !crypto.timingSafeEqual(expected, digest)) throw new PkiError('badSignature', "The content doesn't match the signed digest.");
+    const st = attributeValue(si.signedAttrs, OID.signingTime);
+    if (st instanceof asn1js.UTCTime || st instanceof asn1js.GeneralizedTime) signingTime = st.toDate();
+    data = Buffer.from(si.signedAttrs.encodedValue);
+  }
+  const sigAlg = si.signatureAlgorithm.algorithmId;
+  const implied = SIGNATURES[sigAlg];
+  const keyType = implied?.[0] ?? (sigAlg === OID.rsaEncryption ? 'rsa' : sigAlg === OID.ecPublicKey ? 'ec' : undefined);
+  if (!keyType) throw new PkiError('unsupported', `Signature algorithm ${sigAlg} is not supported.`);
+  const publicKey = loadPublicKey(signer.publicKeySpki);
+  if (publicKey.asymmetricKeyType !== keyType) throw new PkiError('badSignature', "The signature algorithm doesn't fit the signer's key.");
+  const ok = crypto.verify(implied?.[1] ?? hash, data, publicKey, Buffer.from(si.signature.valueBlock.valueHexView));
+  if (!ok) throw new PkiError('badSignature', "The signature doesn't verify with the signer's certificate.");
+  return signingTime;
+}
+
+/** Signer first, anchor last: walks issuers by name and signature; every certificate must be valid at `now`. */
+export function buildChain(leaf: CertificateInfo, pool: readonly CertificateInfo[], anchors: readonly CertificateInfo[], now: Date): CertificateInfo[] {
+  const x = new Map<CertificateInfo, crypto.X509Certificate>();
+  const x509Of = (c: CertificateInfo) => x.get(c) ?? x.set(c, new crypto.X509Certificate(c.der)).get(c)!;
+  const issuedBy = (child: CertificateInfo, parent: CertificateInfo) => x509Of(child).checkIssued(x509Of(parent)) && x509Of(child).verify(x509Of(parent).publicKey);
+  const chain = [leaf];
+  let current = leaf;
+  for (let depth = 0; depth < 10; depth++) {
+    const anchored = anchors.find((a) => a.der.equals(current.der)) ?? anchors.find((a) => issuedBy(current, a));
+    if (anchored) {
+      if (!anchored.der.equals(current.der)) chain.push(anchored);
+      for (const c of chain) {
+        if (now < c.notBefore || now > c.notAfter) throw new PkiError('untrusted', `Certificate "${c.subject.text}" is not valid at ${now.toISOString()}.`);
+      }
+      return chain;
+    }
+    const next = pool.find((c) => c.isCa && !chain.includes(c) && issuedBy(current, c));
+    if (!next) break;
+    chain.push(next);
+    current = next;
+  }
+  throw new PkiError('untrusted', `The signer "${leaf.subject.text}" doesn't chain to a trusted certificate.`);
+}
+
+/** Verifies every signer of a SignedData (DER/BER ContentInfo); returns the content and the first signer. */
+export function verifySignedData(input: Uint8Array, opts: VerifyOptions = {}): VerifiedSignedData {
+  return guard('The signed message', () => {
+    const info = parseContentInfo(input, 'The signed message');
+    if (info.contentType !== OID.signedData) throw new PkiError('malformed', `The message is CMS ${CONTENT_TYPE_NAMES[info.contentType] ?? info.contentType}, not SignedData.`);
+    const sd = new pkijs.SignedData({ schema: info.content });
+    const eContentType = sd.encapContentInfo.eContentType;
+    const attached = sd.encapContentInfo.eContent ? octetBytes(sd.encapContentInfo.eContent) : undefined;
+    if (attached && opts.detachedContent && !attached.equals(Buffer.from(opts.detachedContent))) {
+      throw new PkiError('badSignature', 'The message carries content that differs from the content given.');
+    }
+    const content = attached ?? (opts.detachedContent ? Buffer.from(opts.detachedContent) : undefined);
+    if (!content) throw new PkiError('malformed', 'The signature is detached; the signed content is needed to verify it.');
+    const certs = (sd.certificates ?? [])
+      .filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate)
+      .map((c) => ({ pkijs: c, info: parseCertificate(Buffer.from(c.toSchema().toBER())) }));
+    if (sd.signerInfos.length === 0) throw new PkiError('malformed', 'The message has no signer.');
+    let first: { signer: CertificateInfo; signingTime: Date | undefined } | undefined;
+    for (const si of sd.signerInfos) {
+      const found = findSigner(si.sid, certs);
+      if (!found) throw new PkiError('badSignature', "The signer's certificate is not in the message.");
+      const signingTime = verifySigner(si, content, eContentType, found.info);
+      first ??= { signer: found.info, signingTime };
+    }
+    const certificates = certs.map((c) => c.info);
+    let chain: CertificateInfo[] | undefined;
+    if (opts.trustAnchors) {
+      const anchors = opts.trustAnchors.map(parseCertificate);
+      const pool = [...certificates, ...(opts.intermediates ?? []).map(parseCertificate)];
+      chain = buildChain(first!.signer, pool, anchors, opts.now ?? new Date());
+    }
+    return { content, contentType: eContentType, signer: first!.signer, certificates, signingTime: first!.signingTime, chain };
+  });
+}
