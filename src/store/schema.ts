@@ -530,7 +530,173 @@ export interface ReportExportJobsTable {
   updated_at: string;
 }
 
+export interface TenantCasTable {
+  tenant_id: string;
+  ca_cert_pem: string;
+  ca_key_secret_id: string;
+  signer_cert_pem: string;
+  signer_key_secret_id: string;
+  ca_not_after: string;
+  created_at: string;
+}
+
+export interface EnrollmentIntentsTable {
+  id: string;
+  tenant_id: string;
+  source: string;
+  enrollment_type: string;
+  platform: string;
+  serial_number: string | null;
+  udid: string | null;
+  imei: string | null;
+  os_version: string | null;
+  product: string | null;
+  dep_device_id: string | null;
+  profile_id: string | null;
+  profile_name: string | null;
+  profile_revision: number | null;
+  user_id: string | null;
+  ownership: string;
+  device_enrollment_type: string;
+  scope_tag_ids: string;
+  gate_request: string | null;
+  gate_decision: string | null;
+  reusable: number;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+export interface ScepChallengesTable {
+  id: string;
+  tenant_id: string;
+  intent_id: string;
+  challenge_hash: string;
+  reusable: number;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+export interface IssuedCertificatesTable {
+  thumbprint_sha256: string;
+  tenant_id: string;
+  serial_hex: string;
+  subject: string;
+  not_before: string;
+  not_after: string;
+  cert_pem: string;
+  purpose: string;
+  intent_id: string | null;
+  enrollment_id: string | null;
+  renewed_from: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export interface MdmEnrollmentsTable {
+  id: string;
+  tenant_id: string;
+  type: string;
+  device_enrollment_id: string | null;
+  udid: string | null;
+  apple_enrollment_id: string | null;
+  apple_user_id: string | null;
+  user_short_name: string | null;
+  user_long_name: string | null;
+  serial_number: string | null;
+  managed_device_id: string | null;
+  intent_id: string | null;
+  cert_thumbprint: string | null;
+  topic: string | null;
+  push_token: string | null;
+  push_magic: string | null;
+  unlock_token_secret_id: string | null;
+  bootstrap_token_secret_id: string | null;
+  enabled: number;
+  token_update_tally: number;
+  awaiting_configuration: number;
+  device_configured_at: string | null;
+  apns_status: string | null;
+  apns_status_at: string | null;
+  authenticated_at: string | null;
+  checked_out_at: string | null;
+  last_seen_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MdmCommandsTable {
+  uuid: string;
+  tenant_id: string;
+  request_type: string;
+  command_plist: string;
+  source: string;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface MdmCommandQueueTable {
+  tenant_id: string;
+  enrollment_id: string;
+  command_uuid: string;
+  status: string;
+  priority: number;
+  result_plist: string | null;
+  error_chain: string | null;
+  not_now_count: number;
+  queued_at: string;
+  sent_at: string | null;
+  completed_at: string | null;
+  push_sent_at: string | null;
+}
+
+export interface ConfiguratorProfilesTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  description: string | null;
+  requires_user_authentication: number;
+  enable_authentication_via_company_portal: number;
+  require_company_portal_on_setup_assistant: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ConfiguratorDevicesTable {
+  id: string;
+  tenant_id: string;
+  serial_number: string;
+  details: string | null;
+  profile_id: string | null;
+  enrollment_state: string;
+  managed_device_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebEnrollmentSessionsTable {
+  id_hash: string;
+  tenant_id: string;
+  user_id: string | null;
+  purpose: string;
+  context: string;
+  csrf_token: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface Database {
+  tenant_cas: TenantCasTable;
+  enrollment_intents: EnrollmentIntentsTable;
+  scep_challenges: ScepChallengesTable;
+  issued_certificates: IssuedCertificatesTable;
+  mdm_enrollments: MdmEnrollmentsTable;
+  mdm_commands: MdmCommandsTable;
+  mdm_command_queue: MdmCommandQueueTable;
+  configurator_profiles: ConfiguratorProfilesTable;
+  configurator_devices: ConfiguratorDevicesTable;
+  web_enrollment_sessions: WebEnrollmentSessionsTable;
   instance: InstanceTable;
   tenants: TenantsTable;
   secrets: SecretsTable;

@@ -6,6 +6,7 @@ import * as m0004 from './0004_corporate_dem_categories.js';
 import * as m0005 from './0005_terms_enrollment_types_reports.js';
 import * as m0006 from './0006_ade_admin.js';
 import * as m0007 from './0007_ade_sync.js';
+import * as m0008 from './0008_apple_mdm.js';
 
 /**
  * The one ordered list of migrations for both dialects. Later capabilities append their own
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005_terms_enrollment_types_reports': m0005,
   '0006_ade_admin': m0006,
   '0007_ade_sync': m0007,
+  '0008_apple_mdm': m0008,
 };
