@@ -33,6 +33,35 @@ export interface Config {
   appleDepUrl: string;
   /** How often each ADE token's automatic delta sync runs (OPENENROLL_ADE_SYNC_INTERVAL_HOURS, default 12). */
   adeSyncIntervalMs: number;
+  /**
+   * Header in which a TLS-terminating proxy (one of OPENENROLL_TRUST_PROXY) forwards the device's
+   * client certificate to the MDM endpoints (OPENENROLL_MDM_CLIENT_CERT_HEADER), e.g. X-Client-Cert
+   * with nginx's $ssl_client_escaped_cert; devices that sign their messages don't need it.
+   */
+  mdmClientCertHeader: string | undefined;
+  /** Answer macOS UserAuthenticate (network users' channels) instead of declining it (OPENENROLL_MDM_ACCEPT_USER_AUTHENTICATE). */
+  mdmAcceptUserAuthenticate: boolean;
+  /** APNs (OPENENROLL_APNS_URL, default Apple's production host) and an extra CA to trust for it (the simulator's, in tests). */
+  apns: { url: string; caFile: string | undefined };
+  /**
+   * Certificate (PEM, leaf first, then its chain) and key that sign enrollment profiles instead of the
+   * tenant CA's signer, e.g. a publicly trusted TLS certificate so devices show the profile as verified.
+   */
+  profileSigning: { certFile: string; keyFile: string } | undefined;
+  /** PEM bundle of the CAs whose device certificates may sign MachineInfo; Apple's iPhone Device CA when unset. */
+  appleDeviceCaFile: string | undefined;
+  /** OIDC client for users signing in on enrollment pages (authorization code + PKCE at OPENENROLL_OIDC_ISSUER). */
+  enrollmentOidc: EnrollmentOidcConfig | undefined;
+}
+
+export interface EnrollmentOidcConfig {
+  issuer: string;
+  clientId: string;
+  /** Confidential clients only; public clients rely on PKCE alone. */
+  clientSecret: string | undefined;
+  scopes: string;
+  /** Claim holding the tenant id (as for admin tokens). */
+  tenantClaim: string;
 }
 
 export interface OidcConfig {
@@ -81,6 +110,15 @@ function mdmVendorFiles(env: NodeJS.ProcessEnv): Config['mdmVendor'] {
   return { certFile, keyFile, chainFile };
 }
 
+/** The profile signing files come as a pair. */
+function profileSigningFiles(env: NodeJS.ProcessEnv): Config['profileSigning'] {
+  const certFile = env.OPENENROLL_PROFILE_SIGNING_CERT_FILE || undefined;
+  const keyFile = env.OPENENROLL_PROFILE_SIGNING_KEY_FILE || undefined;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('OPENENROLL_PROFILE_SIGNING_CERT_FILE and OPENENROLL_PROFILE_SIGNING_KEY_FILE must be set together');
+  return { certFile, keyFile };
+}
+
 /** Hours, fractions allowed (0.25 is the 15-minute floor); the ADE sync policy sets the range. */
 function adeSyncIntervalMs(env: NodeJS.ProcessEnv): number {
   const raw = env.OPENENROLL_ADE_SYNC_INTERVAL_HOURS;
@@ -104,6 +142,13 @@ function trustProxy(raw: string | undefined): boolean | string {
   return raw.trim();
 }
 
+/** An HTTP header name (RFC 9110 token), lower-cased as Node presents it. */
+function headerName(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an HTTP header name, got "${raw}"`);
+  return raw.trim().toLowerCase();
+}
+
 function httpUrl(name: string, raw: string): string {
   let url: URL;
   try {
@@ -113,6 +158,12 @@ function httpUrl(name: string, raw: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
   return raw;
+}
+
+/** APNs speaks HTTP/2 over TLS only. */
+function httpsUrl(name: string, raw: string): string {
+  if (!/^https:/i.test(raw)) throw new ConfigError(`${name} must be an https URL, got "${raw}"`);
+  return httpUrl(name, raw);
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -172,5 +223,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mdmVendor: mdmVendorFiles(env),
     appleDepUrl: httpUrl('OPENENROLL_APPLE_DEP_URL', env.OPENENROLL_APPLE_DEP_URL || 'https://mdmenrollment.apple.com').replace(/\/+$/, ''),
     adeSyncIntervalMs: adeSyncIntervalMs(env),
+    mdmClientCertHeader: headerName('OPENENROLL_MDM_CLIENT_CERT_HEADER', env.OPENENROLL_MDM_CLIENT_CERT_HEADER),
+    mdmAcceptUserAuthenticate: bool(env, 'OPENENROLL_MDM_ACCEPT_USER_AUTHENTICATE', false),
+    apns: {
+      url: httpsUrl('OPENENROLL_APNS_URL', env.OPENENROLL_APNS_URL || 'https://api.push.apple.com').replace(/\/+$/, ''),
+      caFile: env.OPENENROLL_APNS_CA_FILE || undefined,
+    },
+    profileSigning: profileSigningFiles(env),
+    appleDeviceCaFile: env.OPENENROLL_APPLE_DEVICE_CA_FILE || undefined,
+    enrollmentOidc: enrollmentOidc(env),
+  };
+}
+
+/** The enrollment pages' OIDC client: a client id turns it on; the issuer is the admin API's. */
+function enrollmentOidc(env: NodeJS.ProcessEnv): EnrollmentOidcConfig | undefined {
+  const clientId = env.OPENENROLL_ENROLLMENT_OIDC_CLIENT_ID || undefined;
+  if (!clientId) return undefined;
+  const issuer = env.OPENENROLL_OIDC_ISSUER;
+  if (!issuer) throw new ConfigError('OPENENROLL_ENROLLMENT_OIDC_CLIENT_ID needs OPENENROLL_OIDC_ISSUER');
+  return {
+    issuer: httpUrl('OPENENROLL_OIDC_ISSUER', issuer),
+    clientId,
+    clientSecret: env.OPENENROLL_ENROLLMENT_OIDC_CLIENT_SECRET || undefined,
+    scopes: env.OPENENROLL_ENROLLMENT_OIDC_SCOPES || 'openid profile email',
+    tenantClaim: env.OPENENROLL_OIDC_TENANT_CLAIM || 'tid',
   };
 }

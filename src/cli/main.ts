@@ -271,6 +271,50 @@ Every control endpoint: curl ${u}/_sim/`);
     process.once('SIGTERM', stop);
   });
 
+const collect = (v: string, all: string[]) => [...all, v];
+const simDevice = sims.command('device').description('A simulated iPhone, iPad or Mac that enrolls over the wire, as the device would (see sim/apple-device/README.md).');
+simDevice
+  .command('enroll-ade')
+  .description(
+    "Enroll through an ADE profile URL: POST the signed MachineInfo (or run the configuration_web_url sign-in), check and install the profile, SCEP, Authenticate, TokenUpdate, then poll the command channel. Each step is printed; a refusal ends with the device's error.",
+  )
+  .requiredOption('--url <url>', "the ADE profile's url (https)")
+  .option('--web-url <url>', "the profile's configuration_web_url: sign in on the web page instead of POSTing")
+  .requiredOption('--serial <serial>', 'serial number (as synced from ABM)')
+  .option('--platform <platform>', 'iOS, iPadOS or macOS', (v) => {
+    if (!['iOS', 'iPadOS', 'macOS'].includes(v)) throw new InvalidArgumentError('must be iOS, iPadOS or macOS');
+    return v as 'iOS' | 'iPadOS' | 'macOS';
+  }, 'iOS')
+  .option('--model <id>', 'hardware identifier, e.g. iPhone15,2 or MacBookPro18,3')
+  .option('--os-version <v>', 'OS version')
+  .option('--build <build>', 'build version')
+  .option('--device-name <name>', 'the name Setup Assistant starts with')
+  .option('--udid <udid>', 'UDID (default: a new one)')
+  .option('--imei <imei>', 'IMEI (iPhone)')
+  .requiredOption('--device-ca-dir <dir>', 'where "sim device-ca create" wrote the device CA (the server trusts it through OPENENROLL_APPLE_DEVICE_CA_FILE)')
+  .option('--trust <pem>', "a PEM certificate the device trusts (the server's TLS CA, the profile signer's CA); repeatable", collect, [] as string[])
+  .option('--user <upn>', 'user name for the sign-in (password from --password or OPENENROLL_SIM_PASSWORD)')
+  .option('--password <password>', 'password for the sign-in')
+  .option('--await-configured', "the cloud configuration's await_device_configured: stay in Setup Assistant until DeviceConfigured")
+  .option('--lenient', "accept unsigned and unverified profiles (a device shows them as not verified)")
+  .option('--poll-every <seconds>', 'keep polling the command channel every n seconds (Ctrl-C stops)', wholeNumber(86_400), 0)
+  .action(async (o: Record<string, unknown>) => {
+    // Lazily: the simulator is a development tool, not part of the server.
+    const { enrollAdeFromCli } = await import('../../sim/apple-device/cli.js');
+    await enrollAdeFromCli(o as unknown as Parameters<typeof enrollAdeFromCli>[0]);
+  });
+sims
+  .command('device-ca')
+  .description('The simulated "Apple iPhone Device CA" that simulated devices sign MachineInfo with.')
+  .command('create')
+  .description('Create a device CA in a directory (device-ca.pem, device-ca-key.pem); point OPENENROLL_APPLE_DEVICE_CA_FILE at device-ca.pem.')
+  .requiredOption('--out <dir>', 'directory to write to')
+  .action(async (o: { out: string }) => {
+    const { createDeviceCaFiles } = await import('../../sim/apple-device/cli.js');
+    const { certFile, keyFile } = await createDeviceCaFiles(o.out);
+    console.log(`device CA certificate: ${certFile}\nprivate key:           ${keyFile}\nStart the server with OPENENROLL_APPLE_DEVICE_CA_FILE=${certFile} so it accepts these devices' MachineInfo.`);
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures (configuration, keyring, unknown tenant…) carry a message meant for the operator.
   console.error(`openenroll: ${err instanceof Error ? err.message : String(err)}`);

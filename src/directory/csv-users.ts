@@ -1,4 +1,4 @@
-import { CsvError, parse } from 'csv-parse/sync';
+import { readCsvRecords } from '../shared/csv.js';
 import { USER_TYPES, userFieldsProblem, type UserFields, type UserType } from './directory-rules.js';
 
 /**
@@ -97,8 +97,6 @@ export interface CsvUserRow {
   input?: UserFields & { userPrincipalName: string; displayName: string };
   error?: string;
 }
-
-const isBlank = (record: string[]) => record.every((c) => c.trim() === '');
 
 function parseBoolean(v: string, yesNo: boolean): boolean | undefined {
   const l = v.toLowerCase();
@@ -210,35 +208,15 @@ function columnHeader(columns: CsvColumn[], property: string): string {
 
 /** Parses and validates the file; throws CsvImportError when the file as a whole is unusable. */
 export function parseUserCsv(text: string): CsvUserRow[] {
-  const records: { row: number; record: string[] }[] = [];
-  let ordinal = 0;
-  try {
-    parse(text, {
-      bom: true,
-      relax_column_count: true,
-      record_delimiter: ['\r\n', '\n', '\r'],
-      // A backstop while reading (e.g. an unclosed quote); the exact limit is checked per record below.
-      max_record_size: 2 * CSV_LIMITS.maxRecordChars,
-      on_record: (record: string[]) => {
-        ordinal++;
-        if (record.reduce((n, f) => n + f.length, 0) > CSV_LIMITS.maxRecordChars) {
-          throw new CsvImportError(`Row ${ordinal} has more than ${CSV_LIMITS.maxRecordChars} characters.`);
-        }
-        if (isBlank(record)) return null;
-        records.push({ row: ordinal, record });
-        // Stop reading as soon as the data rows (after the optional version line and the header) pass the limit.
-        const headerRows = isVersionLine(records[0]!.record) ? 2 : 1;
-        if (records.length - headerRows > CSV_LIMITS.maxDataRows) {
-          throw new CsvImportError(`The file has more than ${CSV_LIMITS.maxDataRows} data rows (the limit per file); split it into smaller files.`);
-        }
-        return null;
-      },
-    });
-  } catch (err) {
-    if (err instanceof CsvImportError) throw err;
-    if (err instanceof CsvError) throw new CsvImportError(`The file is not valid CSV (row ${ordinal + 1}): ${err.message.replace(/\.$/, '')}.`);
-    throw err;
-  }
+  const records = readCsvRecords(text, {
+    maxRecordChars: CSV_LIMITS.maxRecordChars,
+    maxRows: CSV_LIMITS.maxDataRows,
+    // The data rows come after the optional version line and the header.
+    leadingRows: (first) => (isVersionLine(first) ? 2 : 1),
+    rowTooLong: (row) => `Row ${row} has more than ${CSV_LIMITS.maxRecordChars} characters.`,
+    tooManyRows: () => `The file has more than ${CSV_LIMITS.maxDataRows} data rows (the limit per file); split it into smaller files.`,
+    fail: (message) => new CsvImportError(message),
+  }).map(({ row, cells }) => ({ row, record: cells }));
 
   let i = 0;
   const first = records[0];

@@ -565,6 +565,9 @@ export interface EnrollmentIntentsTable {
   created_at: string;
   expires_at: string;
   consumed_at: string | null;
+  // 0011_apple_enrollment (optional so rows built before it still type-check)
+  user_affinity?: string | null;
+  authentication_method?: string | null;
 }
 
 export interface ScepChallengesTable {
@@ -624,6 +627,15 @@ export interface MdmEnrollmentsTable {
   last_seen_at: string | null;
   created_at: string;
   updated_at: string;
+  // 0010_mdm_core
+  channel_key: string | null;
+  platform: string | null;
+  device_info: string | null;
+  enrolled_at: string | null;
+  bootstrap_token_at: string | null;
+  profile_list: string | null;
+  profile_list_at: string | null;
+  inventory_at: string | null;
 }
 
 export interface MdmCommandsTable {
@@ -649,6 +661,10 @@ export interface MdmCommandQueueTable {
   sent_at: string | null;
   completed_at: string | null;
   push_sent_at: string | null;
+  // 0010_mdm_core
+  seq: number;
+  after_prior: number;
+  dedupe_key: string | null;
 }
 
 export interface ConfiguratorProfilesTable {
@@ -673,6 +689,10 @@ export interface ConfiguratorDevicesTable {
   managed_device_id: string | null;
   created_at: string;
   updated_at: string;
+  // 0012_apple_configurator
+  profile_assigned_at: string | null;
+  last_contacted_at: string | null;
+  platform: string;
 }
 
 export interface WebEnrollmentSessionsTable {
@@ -686,6 +706,15 @@ export interface WebEnrollmentSessionsTable {
   expires_at: string;
 }
 
+export interface EnrollmentSigninThrottleTable {
+  tenant_id: string;
+  key_hash: string;
+  failures: number;
+  window_started_at: string;
+  locked_until: string | null;
+  updated_at: string;
+}
+
 export interface Database {
   tenant_cas: TenantCasTable;
   enrollment_intents: EnrollmentIntentsTable;
@@ -697,6 +726,7 @@ export interface Database {
   configurator_profiles: ConfiguratorProfilesTable;
   configurator_devices: ConfiguratorDevicesTable;
   web_enrollment_sessions: WebEnrollmentSessionsTable;
+  enrollment_signin_throttle: EnrollmentSigninThrottleTable;
   instance: InstanceTable;
   tenants: TenantsTable;
   secrets: SecretsTable;

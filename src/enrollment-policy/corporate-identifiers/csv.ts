@@ -1,4 +1,4 @@
-import { CsvError, parse } from 'csv-parse/sync';
+import { readCsvRecords, withoutTrailingEmptyCells } from '../../shared/csv.js';
 import {
   CORPORATE_IDENTIFIER_LIMITS as LIMITS,
   looksLikeImei,
@@ -50,15 +50,6 @@ const HEADER_CELLS = new Set([
 const DETAILS_CELLS = new Set(['details', 'detail', 'description', 'descriptions']);
 const headerWord = (cell: string | undefined) => (cell ?? '').toLowerCase().replace(/[^a-z]/g, '');
 
-const isBlank = (record: string[]) => record.every((c) => c.trim() === '');
-
-/** Trailing empty cells (spreadsheets add them) don't count as columns. */
-function cellsOf(record: string[]): string[] {
-  const cells = [...record];
-  while (cells.length > 1 && cells[cells.length - 1]!.trim() === '') cells.pop();
-  return cells;
-}
-
 const TYPE_LABEL: Record<IdentityType, string> = { imei: 'IMEI', serialNumber: 'serial number', manufacturerModelSerial: 'manufacturer,model,serial' };
 
 interface Shape {
@@ -99,7 +90,7 @@ function otherTypeProblem(type: IdentityType, written: string): string | undefin
 }
 
 function readRow(type: IdentityType, record: string[], row: number): CsvIdentifierRow {
-  const shape = shapeOf(type, cellsOf(record));
+  const shape = shapeOf(type, withoutTrailingEmptyCells(record));
   const base = { row, written: shape.written === '' ? null : shape.written, details: shape.details?.trim() || null };
   if (shape.error) return { ...base, error: shape.error };
   const other = otherTypeProblem(type, shape.written);
@@ -112,7 +103,7 @@ function readRow(type: IdentityType, record: string[], row: number): CsvIdentifi
 }
 
 function isHeader(type: IdentityType, record: string[]): boolean {
-  const cells = cellsOf(record);
+  const cells = withoutTrailingEmptyCells(record);
   if (HEADER_CELLS.has(headerWord(cells[0]))) return true;
   // "Device,Details": a details-like label next to a first cell that isn't an identifier or has no
   // digit (real serial numbers and IMEIs have digits).
@@ -123,39 +114,18 @@ function isHeader(type: IdentityType, record: string[]): boolean {
 
 /** Parses and validates the file; throws CorporateCsvError when the file as a whole is refused. */
 export function parseIdentifierCsv(text: string, type: IdentityType): CsvIdentifierRow[] {
-  const records: { row: number; record: string[] }[] = [];
-  let ordinal = 0;
-  try {
-    parse(text, {
-      bom: true,
-      relax_column_count: true,
-      record_delimiter: ['\r\n', '\n', '\r'],
-      // A backstop while reading (an unclosed quote); the exact limit is checked per record below.
-      max_record_size: 2 * LIMITS.maxRecordChars,
-      on_record: (record: string[]) => {
-        ordinal++;
-        if (record.reduce((n, f) => n + f.length, 0) > LIMITS.maxRecordChars) {
-          throw new CorporateCsvError(`Row ${ordinal} has more than ${LIMITS.maxRecordChars} characters; a row is identifier,details.`);
-        }
-        if (isBlank(record)) return null;
-        records.push({ row: ordinal, record });
-        // Stop reading as soon as the file passes the limit: it is refused whole.
-        if (records.length > LIMITS.maxRows) {
-          throw new CorporateCsvError(`The file has more than ${LIMITS.maxRows.toLocaleString('en-US')} rows (the limit per file); split it into smaller files.`);
-        }
-        return null;
-      },
-    });
-  } catch (err) {
-    if (err instanceof CorporateCsvError) throw err;
-    if (err instanceof CsvError) throw new CorporateCsvError(`The file is not valid CSV (row ${ordinal + 1}): ${err.message.replace(/\.$/, '')}.`);
-    throw err;
-  }
+  const records = readCsvRecords(text, {
+    maxRecordChars: LIMITS.maxRecordChars,
+    maxRows: LIMITS.maxRows,
+    rowTooLong: (row) => `Row ${row} has more than ${LIMITS.maxRecordChars} characters; a row is identifier,details.`,
+    tooManyRows: () => `The file has more than ${LIMITS.maxRows.toLocaleString('en-US')} rows (the limit per file); split it into smaller files.`,
+    fail: (message) => new CorporateCsvError(message),
+  }).map(({ row, cells }) => ({ row, record: cells }));
   const first = records[0];
   if (!first) throw new CorporateCsvError('The file has no identifiers.');
   if (isHeader(type, first.record)) {
     throw new CorporateCsvError(
-      `Row ${first.row} looks like a header ('${cellsOf(first.record).join(',')}'). Corporate identifier files have no header row: ` +
+      `Row ${first.row} looks like a header ('${withoutTrailingEmptyCells(first.record).join(',')}'). Corporate identifier files have no header row: ` +
         `every row is ${type === 'manufacturerModelSerial' ? 'manufacturer,model,serial,details' : `${TYPE_LABEL[type]},details`}.`,
     );
   }

@@ -98,3 +98,31 @@ export const ENROLLMENT_REASONS: Readonly<Record<EnrollmentReasonCode, Enrollmen
 };
 
 export const ENROLLMENT_REASON_CODES = Object.keys(ENROLLMENT_REASONS) as EnrollmentReasonCode[];
+
+/**
+ * Refusals an enrollment path reaches before the policy decision (the device or the tenant isn't set up for it),
+ * filed in the same failures report. Kept apart from the decision's codes, which the engine alone produces.
+ */
+export type EnrollmentPathReasonCode = 'deviceNotRegistered' | 'missingProfile' | 'pushCertificateNotReady';
+
+export const ENROLLMENT_PATH_REASONS: Readonly<Record<EnrollmentPathReasonCode, EnrollmentReason>> = {
+  deviceNotRegistered: {
+    title: 'Device not registered for automated enrollment',
+    explanation:
+      "The device's serial number isn't in any of this organization's enrollment program tokens (it may be assigned to another MDM server, released from Apple Business Manager or Apple School Manager, or not synced yet).",
+    remediation:
+      'In Apple Business Manager or Apple School Manager, assign the device to the MDM server of one of your tokens, sync the token, then erase the device and start Setup Assistant again.',
+  },
+  missingProfile: {
+    title: 'Missing profile',
+    explanation: 'The device is registered for automated enrollment, but no enrollment profile is assigned to it and its token has no default profile for its platform.',
+    remediation: 'Assign an enrollment profile to the device, or set a default profile on its token, then erase the device and start Setup Assistant again.',
+  },
+  pushCertificateNotReady: {
+    title: 'Apple MDM push certificate required',
+    explanation: 'Apple devices can only enroll while a current Apple MDM push certificate is uploaded; it is missing or has expired.',
+    remediation: 'Upload or renew the Apple MDM push certificate, then enroll the device again.',
+  },
+};
+
+export const ENROLLMENT_PATH_REASON_CODES = Object.keys(ENROLLMENT_PATH_REASONS) as EnrollmentPathReasonCode[];

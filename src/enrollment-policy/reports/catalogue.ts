@@ -3,7 +3,7 @@ import type { FilterNode } from '../../graph/odata/filter-ast.js';
 import { FilterSyntaxError, parseFilter } from '../../graph/odata/filter-parser.js';
 import type { EntityModel, PropertyDef } from '../../graph/odata/model.js';
 import { validateFilter } from '../../graph/odata/query-options.js';
-import { ENROLLMENT_REASONS } from '../evaluation/reasons.js';
+import { ENROLLMENT_PATH_REASONS, ENROLLMENT_REASONS, type EnrollmentPathReasonCode } from '../evaluation/reasons.js';
 import type { EnrollmentReasonCode } from '../evaluation/types.js';
 
 /*
@@ -233,7 +233,7 @@ export function topLevelComparisons(node: FilterNode | undefined, column: string
 
 /** Pure: the Graph deviceEnrollmentFailureReason a failure is filed under. */
 export function failureCategory(reason: string | null | undefined): string {
-  switch (reason as EnrollmentReasonCode | undefined) {
+  switch (reason as EnrollmentReasonCode | EnrollmentPathReasonCode | undefined) {
     case 'devicePlatformBlocked':
     case 'personalDeviceBlocked':
     case 'windowsEnrollmentNotAuthorized':
@@ -252,7 +252,12 @@ export function failureCategory(reason: string | null | undefined): string {
     case 'missingHardwareIdentity':
       return 'deviceNotSupported';
     case 'demNotAllowedForMethod':
+    case 'pushCertificateNotReady':
       return 'featureNotSupported';
+    case 'deviceNotRegistered':
+      return 'deviceNotSupported';
+    case 'missingProfile':
+      return 'badRequest';
     default:
       return 'unknown';
   }
@@ -261,7 +266,7 @@ export function failureCategory(reason: string | null | undefined): string {
 /** Pure: the catalogue's title and remediation of a reason code (the code itself when it isn't catalogued). */
 export function reasonText(reason: string | null): { title: string | null; remediation: string | null } {
   if (reason === null) return { title: null, remediation: null };
-  const entry = (ENROLLMENT_REASONS as Partial<Record<string, { title: string; remediation: string }>>)[reason];
+  const entry = (ENROLLMENT_REASONS as Partial<Record<string, { title: string; remediation: string }>>)[reason] ?? (ENROLLMENT_PATH_REASONS as Partial<Record<string, { title: string; remediation: string }>>)[reason];
   return entry ? { title: entry.title, remediation: entry.remediation } : { title: reason, remediation: null };
 }
 

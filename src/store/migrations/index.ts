@@ -7,6 +7,9 @@ import * as m0005 from './0005_terms_enrollment_types_reports.js';
 import * as m0006 from './0006_ade_admin.js';
 import * as m0007 from './0007_ade_sync.js';
 import * as m0008 from './0008_apple_mdm.js';
+import * as m0010 from './0010_mdm_core.js';
+import * as m0011 from './0011_apple_enrollment.js';
+import * as m0012 from './0012_apple_configurator.js';
 
 /**
  * The one ordered list of migrations for both dialects. Later capabilities append their own
@@ -21,4 +24,7 @@ export const migrations: Record<string, Migration> = {
   '0006_ade_admin': m0006,
   '0007_ade_sync': m0007,
   '0008_apple_mdm': m0008,
+  '0010_mdm_core': m0010,
+  '0011_apple_enrollment': m0011,
+  '0012_apple_configurator': m0012,
 };

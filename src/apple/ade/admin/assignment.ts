@@ -167,12 +167,17 @@ export class AdeAssignments implements AdeAssigner {
       const current = await this.needsDefine(trx, tenantId, profileId);
       // Changed meanwhile: the change defines its own version.
       if (!current || current.apple instanceof Error || appleProfileHash(current.apple) !== hash) return false;
-      await trx
+      // Two runs (the define job and an assign job) may define the same version at once: the first
+      // stored UUID wins, so every device is assigned the same one. The row-level condition makes
+      // the later UPDATE a no-op even when both transactions read the row before either wrote.
+      const updated = await trx
         .updateTable('dep_profiles')
         .set({ apple_profile_uuid: uuid, apple_profile_hash: hash, apple_defined_at: this.deps.clock.now().toISOString(), apple_sync_error: null })
         .where('tenant_id', '=', tenantId)
         .where('id', '=', profileId)
-        .execute();
+        .where((eb) => eb.or([eb('apple_profile_uuid', 'is', null), eb('apple_profile_hash', 'is', null), eb('apple_profile_hash', '<>', hash)]))
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) return false;
       // Devices holding the old UUID (or none) get the new one.
       const marked = await this.markPending(trx, tenantId, row.token_id, { profileId });
       if (marked > 0) await this.scheduleAssign(trx, tenantId, row.token_id);

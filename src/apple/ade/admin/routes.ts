@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { applySelect, countCollection, countResponse, listCollection } from '../../../graph/collection.js';
 import { graphErrorHandler } from '../../../graph/error-handler.js';
@@ -153,15 +153,37 @@ function contextWith(fragment: string, select: string[] | undefined, expand: str
 const tokenContext = (id: string) => `${CONTEXT}('${id}')`;
 const profileType = (entity: Record<string, unknown>) => String(entity['@odata.type'] ?? `#${DEP_IOS_PROFILE_TYPE}`).replace(/^#/, '');
 
+/**
+ * Graph keeps Apple Configurator's profiles and serials under a pseudo depOnboardingSetting whose id
+ * is the tenant's id. Requests for `{tenantId}/enrollmentProfiles…` and
+ * `{tenantId}/importedAppleDeviceIdentities…` go to this handler instead, after the route's own
+ * permission and schema checks; `path` is the route's pattern below depOnboardingSettings
+ * (e.g. `/:id/enrollmentProfiles/:profileId`). It answers like a route handler.
+ */
+export type PseudoSettingHandler = (req: FastifyRequest, reply: FastifyReply, route: { method: string; path: string }) => Promise<unknown>;
+
 export interface AdeAdminServices {
   tokens: AdeTokenService;
   profiles: AdeProfileService;
   devices: AdeDeviceService;
+  pseudoSetting?: PseudoSettingHandler;
 }
 
+const PSEUDO_SETTING_ROUTE = /\/depOnboardingSettings(\/:id\/(?:enrollmentProfiles|importedAppleDeviceIdentities)(?:\/.*)?)$/;
+
 /** /beta/deviceManagement/depOnboardingSettings with enrollmentProfiles and importedAppleDeviceIdentities (graph-enrollment-api §3). */
-export function adeAdminRoutes({ tokens, profiles, devices }: AdeAdminServices): FastifyPluginAsync {
+export function adeAdminRoutes({ tokens, profiles, devices, pseudoSetting }: AdeAdminServices): FastifyPluginAsync {
   return async (app) => {
+    if (pseudoSetting) {
+      app.addHook('preHandler', async (req, reply) => {
+        const path = PSEUDO_SETTING_ROUTE.exec(req.routeOptions.url ?? '')?.[1];
+        if (path === undefined || (req.params as { id?: string }).id !== actorOf(req).tenantId) return;
+        const body = await pseudoSetting(req, reply, { method: req.method, path });
+        if (!reply.sent) void reply.send(body);
+        return reply;
+      });
+    }
+
     const expansions = async (req: FastifyRequest, id: string, expand: string[]): Promise<Record<string, unknown>> => {
       const out: Record<string, unknown> = {};
       for (const nav of expand) {
