@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseBasicCredentials } from '../../src/apple/enrollment/ade-routes.js';
+import { parseBasicCredentials } from '../../src/apple/enrollment/machine-info-post.js';
 import { createEnrollmentIntents, IntentUnusableError } from '../../src/apple/enrollment/intents.js';
 import {
   anchorsFromPem,

@@ -239,24 +239,36 @@ export class AdeEnrollmentService {
     return new AdeRefusal(403, reason, `${text.title}: ${detail} ${text.remediation}`, activityId);
   }
 
-  private async recordPathFailure(tenantId: string, machine: MachineInfo, osVersion: string | null, method: string, reason: EnrollmentPathReasonCode, message: string): Promise<string> {
-    const activityId = crypto.randomUUID();
-    await this.deps.store.transaction((trx) =>
-      recordEnrollmentAttempt(trx, tenantId, {
-        outcome: 'failed',
-        // The report stores any catalogue code; path codes live beside the decision's (reasons.ts).
-        reason: reason as unknown as EnrollmentReasonCode,
-        message,
-        osPlatform: machine.platform,
-        osVersion,
-        method,
-        activityId,
-        applied: [],
-        at: this.deps.clock.now(),
-      }),
-    );
-    return activityId;
+  private recordPathFailure(tenantId: string, machine: MachineInfo, osVersion: string | null, method: string, reason: EnrollmentPathReasonCode, message: string): Promise<string> {
+    return recordPathFailure(this.deps, tenantId, { machine, osVersion, method, reason, message });
   }
+}
+
+/**
+ * Files, in the enrollment failures report, a refusal an enrollment path reached before the gate
+ * (the gate files its own). Returns the activity id the device is told.
+ */
+export async function recordPathFailure(
+  deps: { store: Store; clock: Clock },
+  tenantId: string,
+  failure: { machine: MachineInfo; osVersion: string | null; method: string; reason: EnrollmentPathReasonCode; message: string },
+): Promise<string> {
+  const activityId = crypto.randomUUID();
+  await deps.store.transaction((trx) =>
+    recordEnrollmentAttempt(trx, tenantId, {
+      outcome: 'failed',
+      // The report stores any catalogue code; path codes live beside the decision's (reasons.ts).
+      reason: failure.reason as unknown as EnrollmentReasonCode,
+      message: failure.message,
+      osPlatform: failure.machine.platform,
+      osVersion: failure.osVersion,
+      method: failure.method,
+      activityId,
+      applied: [],
+      at: deps.clock.now(),
+    }),
+  );
+  return activityId;
 }
 
 /** The refusal a device sees for a gate decision (e.g. 403 invalidProfile). */

@@ -7,13 +7,13 @@ import type { Clock } from '../../shared/time.js';
 import type { Store } from '../../store/db.js';
 import { appleDevicePaths } from '../device-urls.js';
 import { AdeRefusal, refusalOf, type AdeDeviceContext, type AdeEnrollmentService } from './ade-enrollment.js';
-import { MACHINE_INFO_LIMITS, MachineInfoError, verifyMachineInfo, verifyMachineInfoHeader, type MachineInfo, type MachineInfoAnchors } from './machine-info.js';
+import { handleMachineInfoPost, machineInfoError, sendProfile, type MachineInfoEnrollment } from './machine-info-post.js';
+import { MACHINE_INFO_LIMITS, MachineInfoError, verifyMachineInfoHeader, type MachineInfo, type MachineInfoAnchors } from './machine-info.js';
 import { OidcSignInError, userForOidcClaims, type EnrollmentOidc, type OidcPending } from './web-signin-oidc.js';
 import {
   clearedCookie,
   csrfMatches,
   messagePage,
-  PASSWORD_MAX,
   readCookie,
   registerFormParser,
   SESSION_TTL_MS,
@@ -41,7 +41,6 @@ import {
  * The profile is always served from this host with Content-Type application/x-apple-aspen-config.
  */
 
-export const ASPEN_CONFIG = 'application/x-apple-aspen-config';
 export const ADE_SESSION_COOKIE = 'oe_ade_session';
 export const ADE_COOKIE_PATH = '/enroll/apple/ade/';
 export const ADE_OIDC_CALLBACK_PATH = '/enroll/apple/ade/oidc/callback';
@@ -71,41 +70,6 @@ const ID = /^[A-Za-z0-9._~-]{1,128}$/;
 interface Params {
   tenantId: string;
   profileId: string;
-}
-
-function machineInfoError(err: MachineInfoError): GraphError {
-  switch (err.code) {
-    case 'tooLarge':
-      return new GraphError(413, 'RequestEntityTooLarge', err.message);
-    case 'badSignature':
-    case 'untrusted':
-      return new GraphError(403, 'MachineInfoUntrusted', err.message);
-    case 'unsupportedProduct':
-      return new GraphError(403, 'UnsupportedDevice', err.message);
-    default:
-      return new GraphError(400, 'MachineInfoInvalid', err.message);
-  }
-}
-
-/** "user:password" of an HTTP Basic header (UTF-8), or undefined. */
-export function parseBasicCredentials(header: string | undefined): { userName: string; password: string } | undefined {
-  const m = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header ?? '');
-  // Base64 of the longest user name and password we accept (UTF-8, up to 4 bytes a character).
-  if (!m || m[1]!.length > Math.ceil(((USER_NAME_MAX + PASSWORD_MAX) * 4 + 1) / 3) * 4) return undefined;
-  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  if (colon < 0) return undefined;
-  return { userName: text.slice(0, colon), password: text.slice(colon + 1) };
-}
-
-/** A realm Setup Assistant can show: the profile's name, printable ASCII without quotes. */
-function realmOf(ctx: AdeDeviceContext): string {
-  const name = ctx.profile.displayName.replace(/[^\x20-\x7E]|["\\]/g, '').trim();
-  return name || 'Device enrollment';
-}
-
-function sendProfile(reply: FastifyReply, signedProfile: Buffer): FastifyReply {
-  return reply.code(200).header('content-type', ASPEN_CONFIG).header('cache-control', 'no-store').send(signedProfile);
 }
 
 export function adeEnrollmentRoutes(deps: AdeRoutesDeps): FastifyPluginAsync {
@@ -190,6 +154,13 @@ export function adeEnrollmentRoutes(deps: AdeRoutesDeps): FastifyPluginAsync {
     }
   }
 
+  const machineInfoEnrollment: MachineInfoEnrollment<AdeDeviceContext> = {
+    resolve: (tenantId, profileId, machine) => service.resolve(tenantId, profileId, machine),
+    needsUser: (ctx) => service.needsUser(ctx),
+    enroll: (ctx, user) => service.enroll(ctx, user),
+    displayName: (ctx) => ctx.profile.displayName,
+  };
+
   return async (app: FastifyInstance) => {
     // Devices send the signed MachineInfo as application/pkcs7-signature; nothing bigger than the limit is read.
     app.addContentTypeParser(['application/pkcs7-signature', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: MACHINE_INFO_LIMITS.signedBytes }, (_req, body, done) => done(null, body));
@@ -198,40 +169,7 @@ export function adeEnrollmentRoutes(deps: AdeRoutesDeps): FastifyPluginAsync {
     app.post<{ Params: Params }>('/enroll/apple/ade/:tenantId/:profileId', async (req, reply) => {
       const p = req.params;
       if (!ID.test(p.tenantId) || !ID.test(p.profileId)) throw new GraphError(404, 'ResourceNotFound', 'This enrollment URL does not exist.');
-      if (!Buffer.isBuffer(req.body)) throw new GraphError(415, 'UnsupportedMediaType', 'Send the CMS-signed MachineInfo as application/pkcs7-signature.');
-      let machine: MachineInfo;
-      try {
-        machine = verifyMachineInfo(req.body, deps.anchors).info;
-      } catch (err) {
-        if (err instanceof MachineInfoError) throw machineInfoError(err);
-        throw err;
-      }
-      let ctx: AdeDeviceContext;
-      try {
-        ctx = await service.resolve(p.tenantId, p.profileId, machine);
-      } catch (err) {
-        if (err instanceof AdeRefusal) throw err.toGraphError();
-        throw err;
-      }
-      let user: VerifiedUser | null = null;
-      if (service.needsUser(ctx)) {
-        // Setup Assistant (legacy) prompts for the user's credentials on this 401 and sends them back.
-        // A modern-authentication profile gets the same here: a device only POSTs when it can't use the web page.
-        const challenge = () =>
-          reply
-            .code(401)
-            .header('www-authenticate', `Basic realm="${realmOf(ctx)}", charset="UTF-8"`)
-            .send({ error: { code: 'Unauthorized', message: 'Sign in with your work or school account to enroll this device.' } });
-        const creds = parseBasicCredentials(req.headers.authorization);
-        if (!creds) return challenge();
-        const signIn = await signInWithPassword({ store, throttle, clock }, p.tenantId, { ...creds, address: req.ip, deviceSerial: machine.serialNumber });
-        if (!signIn.ok && signIn.reason === 'locked') throw new GraphError(429, 'TooManyRequests', SIGN_IN_LOCKED, { retryAfterSeconds: signIn.retryAfterSeconds });
-        if (!signIn.ok) return challenge();
-        user = signIn.user;
-      }
-      const result = await service.enroll(ctx, user);
-      if (result.kind === 'refused') throw refusalOf(result.decision).toGraphError();
-      return sendProfile(reply, result.signedProfile);
+      return handleMachineInfoPost(req, reply, machineInfoEnrollment, deps);
     });
 
     app.get<{ Params: Params }>('/enroll/apple/ade/:tenantId/:profileId/web', async (req, reply) => {

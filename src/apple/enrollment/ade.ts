@@ -12,7 +12,8 @@ import { loadMachineInfoAnchors, type MachineInfoAnchors } from './machine-info.
 import type { WebSignIn } from './web-signin-feature.js';
 
 export { AdeEnrollmentService, AdeRefusal, type AdeDeviceContext } from './ade-enrollment.js';
-export { ADE_OIDC_CALLBACK_PATH, ASPEN_CONFIG } from './ade-routes.js';
+export { ADE_OIDC_CALLBACK_PATH } from './ade-routes.js';
+export { ASPEN_CONFIG } from './machine-info-post.js';
 
 /** ADE enrollment: the profile's `url` and `configuration_web_url` (ade-routes.ts), behind the gate. */
 export interface AdeEnrollmentFeature {

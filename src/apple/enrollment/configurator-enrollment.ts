@@ -2,16 +2,14 @@ import crypto from 'node:crypto';
 import { readObjectTags } from '../../auth/scope-tags.js';
 import type { VerifiedUser } from '../../directory/passwords.js';
 import { ENROLLMENT_PATH_REASONS, type EnrollmentPathReasonCode } from '../../enrollment-policy/evaluation/reasons.js';
-import type { EnrollmentReasonCode } from '../../enrollment-policy/evaluation/types.js';
 import type { EnrollmentGate, EnrollmentRequest, GateDecision } from '../../enrollment-policy/gate/gate.js';
-import { recordEnrollmentAttempt } from '../../enrollment-policy/reports/attempts.js';
 import { GraphError } from '../../graph/errors.js';
 import type { Clock } from '../../shared/time.js';
 import type { Executor, Store } from '../../store/db.js';
 import type { ConfiguratorDevicesTable, ConfiguratorProfilesTable } from '../../store/schema.js';
 import type { EnrollmentIntent, ProfileIssuer } from '../mdm/contracts.js';
 import type { ReadyPushCertificate } from '../push-certificate/index.js';
-import { AdeRefusal } from './ade-enrollment.js';
+import { AdeRefusal, recordPathFailure } from './ade-enrollment.js';
 import { CONFIGURATOR_PROFILE_OBJECT, normalizeSerial, SETUP_ASSISTANT_CHALLENGE_MS, SETUP_ASSISTANT_INTENT_MS, settingsOf } from './configurator-rules.js';
 import type { EnrollmentIntentStore } from './intents.js';
 import { effectiveOsVersion, type MachineInfo } from './machine-info.js';
@@ -172,22 +170,7 @@ export class ConfiguratorEnrollmentService {
     return new AdeRefusal(403, reason, `${ENROLLMENT_PATH_REASONS[reason].title}: ${detail}`, activityId);
   }
 
-  private async recordPathFailure(tenantId: string, machine: MachineInfo, osVersion: string | null, reason: EnrollmentPathReasonCode, message: string): Promise<string> {
-    const activityId = crypto.randomUUID();
-    await this.deps.store.transaction((trx) =>
-      recordEnrollmentAttempt(trx, tenantId, {
-        outcome: 'failed',
-        // The report stores any catalogue code; path codes live beside the decision's (reasons.ts).
-        reason: reason as unknown as EnrollmentReasonCode,
-        message,
-        osPlatform: machine.platform,
-        osVersion,
-        method: METHOD,
-        activityId,
-        applied: [],
-        at: this.deps.clock.now(),
-      }),
-    );
-    return activityId;
+  private recordPathFailure(tenantId: string, machine: MachineInfo, osVersion: string | null, reason: EnrollmentPathReasonCode, message: string): Promise<string> {
+    return recordPathFailure(this.deps, tenantId, { machine, osVersion, method: METHOD, reason, message });
   }
 }

@@ -7,7 +7,8 @@ import { badRequest, forbidden, GraphError, notFound } from '../../graph/errors.
 import { actorOf, contextUrl, entityBody, primitiveBody, sendEntity } from '../../graph/http.js';
 import { parseQueryOptions } from '../../graph/odata/query-options.js';
 import type { PseudoSettingHandler } from '../ade/admin/routes.js';
-import { APPLE_DEVICE_RESULT_TYPE, APPLE_DEVICE_TYPE, CONFIGURATOR_LIMITS, CONFIGURATOR_PROFILE_TYPE, toDeviceEntity } from './configurator-rules.js';
+import { APPLE_DEVICE_TYPE, CONFIGURATOR_LIMITS, CONFIGURATOR_PROFILE_TYPE, toDeviceEntity } from './configurator-rules.js';
+import { APPLE_DEVICE_RESULT_TYPE, importResultItem } from '../ade/admin/model.js';
 import { configuratorDeviceModel, configuratorProfileModel, type ConfiguratorService } from './configurator-service.js';
 
 /**
@@ -115,31 +116,12 @@ export function configuratorPseudoSetting(service: ConfiguratorService): PseudoS
       const outcomes = await service.importList(actorOf(req), body.importedAppleDeviceIdentities, body.overwriteImportedDeviceIdentities ?? false);
       return {
         '@odata.context': contextUrl(req, `Collection(${APPLE_DEVICE_RESULT_TYPE})`),
-        value: outcomes.map((o, i) => {
-          const input = body.importedAppleDeviceIdentities[i]!;
-          const entity = o.entity ?? {
-            id: null,
-            serialNumber: input.serialNumber,
-            requestedEnrollmentProfileId: input.requestedEnrollmentProfileId ?? null,
-            requestedEnrollmentProfileAssignmentDateTime: null,
-            isSupervised: false,
-            platform: input.platform ?? 'unknown',
-            description: input.description ?? null,
-            discoverySource: 'adminImport',
-            createdDateTime: null,
-            lastContactedDateTime: null,
-            enrollmentState: 'unknown',
-            isDeleted: false,
-          };
-          return {
-            '@odata.type': `#${APPLE_DEVICE_RESULT_TYPE}`,
-            ...entity,
-            status: o.status !== 'failed',
-            // OData property annotations: Graph clients ignore them, people reading the answer learn why.
+        value: outcomes.map((o, i) =>
+          importResultItem(body.importedAppleDeviceIdentities[i]!, o.entity, o.status !== 'failed', {
             ...(o.error ? { 'status@openEnroll.message': o.error } : {}),
             ...(o.keptDetails !== undefined ? { 'description@openEnroll.kept': 'The stored details were kept (overwriteImportedDeviceIdentities is false).' } : {}),
-          };
-        }),
+          }),
+        ),
       };
     },
   };

@@ -15,8 +15,7 @@ import { appleDevicePaths } from '../device-urls.js';
  */
 
 export const CONFIGURATOR_PROFILE_TYPE = 'microsoft.graph.enrollmentProfile';
-export const APPLE_DEVICE_TYPE = 'microsoft.graph.importedAppleDeviceIdentity';
-export const APPLE_DEVICE_RESULT_TYPE = 'microsoft.graph.importedAppleDeviceIdentityResult';
+export { APPLE_DEVICE_TYPE } from '../ade/admin/model.js';
 /** object_type of a profile's scope tags; serials are seen through their profile. */
 export const CONFIGURATOR_PROFILE_OBJECT = 'appleConfiguratorProfile';
 

@@ -9,7 +9,7 @@ import { GraphError } from '../../graph/errors.js';
 import type { Clock } from '../../shared/time.js';
 import type { Store } from '../../store/db.js';
 import { appleDevicePaths } from '../device-urls.js';
-import { ASPEN_CONFIG } from './ade-routes.js';
+import { ASPEN_CONFIG } from './machine-info-post.js';
 import { ownerPage, platformPage, scopePage } from './user-initiated-pages.js';
 import { browserDevice, parsePlatform, type PagePlatform } from './user-initiated-rules.js';
 import type { PageDevice, UserInitiatedService } from './user-initiated-service.js';

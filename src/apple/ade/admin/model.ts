@@ -289,3 +289,31 @@ export function fullProfileId(tokenId: string, given: string): string {
   const v = given.trim();
   return GUID.test(v) ? profileIdFor(tokenId, v.toLowerCase()) : v;
 }
+
+/**
+ * One item of an importAppleDeviceIdentityList answer (Graph importedAppleDeviceIdentityResult):
+ * the stored device, or what was asked for when nothing was stored, with the Boolean status and
+ * OData property annotations saying why (Graph clients ignore them; people reading learn why).
+ */
+export function importResultItem(
+  input: { serialNumber: string; requestedEnrollmentProfileId?: string | null; platform?: string | null; description?: string | null },
+  stored: object | null | undefined,
+  ok: boolean,
+  annotations: Record<string, string>,
+): Record<string, unknown> {
+  const entity = stored ?? {
+    id: null,
+    serialNumber: input.serialNumber,
+    requestedEnrollmentProfileId: input.requestedEnrollmentProfileId ?? null,
+    requestedEnrollmentProfileAssignmentDateTime: null,
+    isSupervised: false,
+    platform: input.platform ?? 'unknown',
+    description: input.description ?? null,
+    discoverySource: 'adminImport',
+    createdDateTime: null,
+    lastContactedDateTime: null,
+    enrollmentState: 'unknown',
+    isDeleted: false,
+  };
+  return { '@odata.type': `#${APPLE_DEVICE_RESULT_TYPE}`, ...entity, status: ok, ...annotations };
+}

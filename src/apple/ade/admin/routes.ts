@@ -10,7 +10,7 @@ import { parseQueryOptions } from '../../../graph/odata/query-options.js';
 import { GraphBody, Nullable, ODataQueryString, ODataType, RoleScopeTagIds } from '../../../graph/schemas.js';
 import { DEP_IOS_PROFILE_TYPE, DEP_MACOS_PROFILE_TYPE, type DepProfilePlatform } from '../profiles/index.js';
 import { appleDeviceModel, type AdeDeviceService, type DeviceImportItem } from './device-service.js';
-import { ADE_LIMITS, APPLE_DEVICE_RESULT_TYPE, APPLE_DEVICE_TYPE, DEP_TOKEN_TYPE, toDeviceEntity } from './model.js';
+import { ADE_LIMITS, APPLE_DEVICE_RESULT_TYPE, APPLE_DEVICE_TYPE, DEP_TOKEN_TYPE, importResultItem, toDeviceEntity } from './model.js';
 import { profileModel, type AdeProfileService } from './profile-service.js';
 import type { AdeTokenService, TokenCreate } from './token-service.js';
 
@@ -427,30 +427,9 @@ export function adeAdminRoutes({ tokens, profiles, devices, pseudoSetting }: Ade
           const outcomes = await devices.importList(actorOf(req), id, body.importedAppleDeviceIdentities, body.overwriteImportedDeviceIdentities ?? false);
           return {
             '@odata.context': contextUrl(req, `Collection(${APPLE_DEVICE_RESULT_TYPE})`),
-            value: outcomes.map((o, i) => {
-              const input = body.importedAppleDeviceIdentities[i]!;
-              const entity = o.entity ?? {
-                id: null,
-                serialNumber: input.serialNumber,
-                requestedEnrollmentProfileId: input.requestedEnrollmentProfileId ?? null,
-                requestedEnrollmentProfileAssignmentDateTime: null,
-                isSupervised: false,
-                platform: input.platform ?? 'unknown',
-                description: input.description ?? null,
-                discoverySource: 'adminImport',
-                createdDateTime: null,
-                lastContactedDateTime: null,
-                enrollmentState: 'unknown',
-                isDeleted: false,
-              };
-              return {
-                '@odata.type': `#${APPLE_DEVICE_RESULT_TYPE}`,
-                ...entity,
-                status: o.ok,
-                // An OData property annotation: Graph clients ignore it, people reading the answer learn why.
-                ...(o.error ? { 'status@openEnroll.message': o.error } : {}),
-              };
-            }),
+            value: outcomes.map((o, i) =>
+              importResultItem(body.importedAppleDeviceIdentities[i]!, o.entity, o.ok, o.error ? { 'status@openEnroll.message': o.error } : {}),
+            ),
           };
         },
       );
