@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Vitest's default on a 2-core machine is one worker; much of the suite waits on PostgreSQL,
+    // spawned servers and simulators, so two keep both cores busy.
+    maxWorkers: Number(process.env.OPENENROLL_TEST_WORKERS) || 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,

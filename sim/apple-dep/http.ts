@@ -26,6 +26,11 @@ export interface RequestRecord {
   path: string;
   status: number;
   at: Date;
+  /** The MDM server (token) the request authenticated as, once known. */
+  server: string | null;
+  /** Wall-clock milliseconds when the request arrived and when it was answered (null while hanging): which requests overlapped, whatever the simulated clock. */
+  receivedMs: number;
+  answeredMs: number | null;
 }
 
 export interface HttpContext {
@@ -150,9 +155,10 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 export async function handleDep(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const path = url.pathname;
-  const record: RequestRecord = { method, path, status: 0, at: ctx.clock.now() };
+  const record: RequestRecord = { method, path, status: 0, at: ctx.clock.now(), server: null, receivedMs: Date.now(), answeredMs: null };
   const finish = (status: number, body: string, headers: Record<string, string> = {}) => {
     record.status = status;
+    record.answeredMs = Date.now();
     ctx.requests.push(record);
     if (ctx.logger) console.log(`[abm-sim] ${method} ${path}${url.search} -> ${status}`);
     if (res.destroyed) return;
@@ -221,6 +227,7 @@ export async function handleDep(ctx: HttpContext, req: IncomingMessage, res: Ser
     const base = signatureBaseString(method, signedUrl, p);
     const auth = ctx.model.authenticate(p, (cs, as) => signaturesEqual(hmacSha1Signature(base, cs, as), p.oauth_signature!));
     if (!auth.ok) return oauthFail(auth.status, auth.problem);
+    record.server = auth.server;
     if (!ctx.model.termsSigned) return fail(403, 'T_C_NOT_SIGNED');
     return finish(200, JSON.stringify({ auth_session_token: ctx.model.newSession(auth.server) }), { 'Content-Type': JSON_TYPE });
   }
@@ -230,6 +237,7 @@ export async function handleDep(ctx: HttpContext, req: IncomingMessage, res: Ser
     req.resume();
     return fail(401, 'UNAUTHORIZED');
   }
+  record.server = server;
   // Apple may hand out a replacement session token on any response; clients must keep the newest.
   const refreshed = { 'X-ADM-Auth-Session': ctx.model.newSession(server) };
   if (!ctx.model.termsSigned) {

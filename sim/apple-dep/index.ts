@@ -58,7 +58,8 @@ export interface AbmSimulator {
   pushProfile(serial: string): void;
   /** Profile assignment answers FAILED or THROTTLED for these devices until set back to null. */
   setAssignmentOutcome(serials: string[], outcome: AssignmentOutcome | null, retryAfterSeconds?: number): void;
-  readonly requests: Array<{ method: string; path: string; status: number; at: Date }>;
+  /** Every DEP request answered (or hanging), in the order they ended. */
+  readonly requests: RequestRecord[];
 }
 
 const systemClock: Clock = { now: () => new Date() };

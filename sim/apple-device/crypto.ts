@@ -2,14 +2,13 @@ import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
-import forge from 'node-forge';
 import * as pkijs from 'pkijs';
 
 /**
  * The device's own cryptography, independent of the product's src/pki: keys and certificates
  * (@peculiar/x509 over WebCrypto), CMS SignedData and EnvelopedData (pkijs for the structures,
- * Node's crypto for hashing, signing and ciphers, node-forge for RSA PKCS#1 v1.5 decryption, which
- * Node 20 refuses).
+ * Node's crypto for hashing, signing, ciphers and raw RSA, with PKCS#1 v1.5 decryption unpadded here
+ * because Node 20 refuses it).
  */
 
 x509.cryptoProvider.set(crypto.webcrypto as never);
@@ -414,6 +413,17 @@ export function envelope(content: Uint8Array, recipientDer: Buffer, cipherOid: s
   return Buffer.from(new pkijs.ContentInfo({ contentType: OID.envelopedData, content: env.toSchema() }).toSchema().toBER());
 }
 
+/**
+ * The message inside an RSAES-PKCS1-v1_5 block (00 02 <8+ non-zero bytes> 00 <message>), done by hand
+ * around a raw RSA operation: Node 20 refuses that padding for decryption, and pure-JS RSA costs a
+ * device ~60 ms. A device only decrypts what its server sent it, so it needs no oracle hardening.
+ */
+function pkcs1v15Message(block: Buffer): Buffer {
+  const separator = block.indexOf(0, 2);
+  if (block[0] !== 0 || block[1] !== 2 || separator < 10) throw new CryptoError('decryptionFailed', 'bad PKCS#1 v1.5 padding');
+  return block.subarray(separator + 1);
+}
+
 /** Decrypts EnvelopedData addressed to our certificate. */
 export function openEnvelope(der: Uint8Array, ours: { certDer: Buffer; key: crypto.KeyObject }, what = 'The encrypted message'): Buffer {
   const info = contentInfo(der, what);
@@ -439,8 +449,7 @@ export function openEnvelope(der: Uint8Array, ours: { certDer: Buffer; key: cryp
   let cek: Buffer;
   try {
     if (ktri.keyEncryptionAlgorithm.algorithmId === OID.rsaEncryption) {
-      const forgeKey = forge.pki.privateKeyFromPem(ours.key.export({ type: 'pkcs1', format: 'pem' }).toString());
-      cek = Buffer.from(forgeKey.decrypt(encryptedKey.toString('binary'), 'RSAES-PKCS1-V1_5'), 'binary');
+      cek = pkcs1v15Message(crypto.privateDecrypt({ key: ours.key, padding: crypto.constants.RSA_NO_PADDING }, encryptedKey));
     } else {
       cek = crypto.privateDecrypt({ key: ours.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, encryptedKey);
     }

@@ -30,8 +30,8 @@ export async function createDeviceCa(opts: { clock?: Clock; commonName?: string 
 }
 
 /** The device's Apple-issued identity, which signs MachineInfo. */
-export async function issueDeviceIdentity(ca: DeviceCa, udid: string, now: Date): Promise<{ certDer: Buffer; key: crypto.KeyObject }> {
-  const key = await generateRsaKey(2048);
+export async function issueDeviceIdentity(ca: DeviceCa, udid: string, now: Date, generateKey: (bits: number) => Promise<crypto.KeyObject> = generateRsaKey): Promise<{ certDer: Buffer; key: crypto.KeyObject }> {
+  const key = await generateKey(2048);
   const certDer = await createCertificate({
     subject: `CN=${udid}, OU=Apple iPhone, O=Apple Inc., C=US`,
     key,

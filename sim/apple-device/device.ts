@@ -47,6 +47,11 @@ export interface AppleDeviceOptions {
   language?: string;
   /** Talk to http:// servers too (development only; devices never do). */
   allowHttp?: boolean;
+  /**
+   * Where the device's new RSA keys come from (its Apple identity, each SCEP key); default a fresh
+   * key every time. RSA key generation costs ~100 ms, so load generators hand in keys made ahead.
+   */
+  generateKey?: (bits: number) => Promise<crypto.KeyObject>;
 }
 
 export interface AdeEnrollOptions {
@@ -265,6 +270,11 @@ export class AppleDevice {
     this.transport.close?.();
   }
 
+  /** Hangs up the device's connections (as a phone does between polls); the next request connects again. */
+  dropConnections(): void {
+    this.rebuildTransport();
+  }
+
   private rebuildTransport(): void {
     this.transport?.close?.();
     this.transport = this.opts.fetch ? fetchTransport(this.opts.fetch) : httpsTransport({ trustAnchors: this.trust, allowHttp: this.opts.allowHttp });
@@ -302,7 +312,7 @@ export class AppleDevice {
   async signedMachineInfo(opts: { digest?: 'sha1' | 'sha256' } = {}): Promise<Buffer> {
     const ca = this.opts.deviceCa;
     if (!ca) throw new DeviceError('state', 'This device has no device CA (deviceCa) to sign its MachineInfo with.');
-    this.machineIdentity ??= issueDeviceIdentity(ca, this.udid, this.clock.now());
+    this.machineIdentity ??= issueDeviceIdentity(ca, this.udid, this.clock.now(), this.opts.generateKey);
     const id = await this.machineIdentity;
     return signCms(Buffer.from(this.machineInfo()), { certDer: id.certDer, key: id.key, digest: opts.digest ?? 'sha256', signingTime: this.clock.now() });
   }
@@ -531,6 +541,7 @@ export class AppleDevice {
       now: this.clock.now(),
       payloadIdentifier: String(identity.PayloadIdentifier),
       log: this.log,
+      ...(this.opts.generateKey ? { generateKey: this.opts.generateKey } : {}),
     });
 
     const previous = { mdm: this.mdm, identity: this.identity, ue: this.userEnrollmentId, identifier: this.mdmProfileIdentifier, supervised: this.supervised, awaiting: this.awaitingConfiguration };
@@ -695,6 +706,18 @@ export class AppleDevice {
       (err: unknown) => this.events.emit('pollError', err),
     );
     return p;
+  }
+
+  /**
+   * The device channel's Idle report as it would be sent now (ServerURL, headers with the
+   * Mdm-Signature, body), for load generators that replay a device's polls without re-signing each.
+   */
+  idleReport(): { url: string; headers: Record<string, string>; body: Buffer } {
+    if (!this.mdm || !this.identity) throw new DeviceError('state', 'The device is not enrolled.');
+    const body = Buffer.from(buildPlist({ ...this.ids(), Status: 'Idle' }));
+    const s = this.signed(body);
+    if (s.clientIdentity) throw new DeviceError('state', 'This enrollment authenticates with a TLS client certificate, not Mdm-Signature.');
+    return { url: this.mdm.serverUrl, headers: { 'content-type': 'application/x-apple-aspen-mdm', ...s.headers }, body };
   }
 
   /** PUT a status report (Idle or a command result) to ServerURL. */

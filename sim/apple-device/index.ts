@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { AppleDevice, type AppleDeviceOptions, type ApplePlatform } from './device.js';
 
 /**
@@ -38,6 +39,24 @@ const MODELS: Record<string, { model: string; platform: ApplePlatform; osVersion
 };
 
 /**
+ * A stable, valid IMEI for a serial: reporting body "35", twelve digits from a hash of the whole serial,
+ * and the Luhn check digit. (Only the serial's digits used to count, so serials differing in letters,
+ * as real ones do, shared an IMEI, and the server rightly took them for one device.)
+ */
+export function imeiFor(serial: string): string {
+  const hash = crypto.createHash('sha256').update(`imei:${serial}`).digest();
+  const body = `35${(hash.readBigUInt64BE(0) % 10n ** 12n).toString().padStart(12, '0')}`;
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) {
+    // Luhn from the right of the full 15 digits: the body's last digit is doubled.
+    let d = Number(body[body.length - 1 - i]);
+    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return `${body}${(10 - (sum % 10)) % 10}`;
+}
+
+/**
  * Options for the device behind an ABM/DEP record (serial_number, model as Apple lists it,
  * device_family): a plausible hardware identifier, OS and a Setup Assistant device name.
  */
@@ -51,7 +70,6 @@ export function deviceOptionsFor(record: { serial_number: string; model?: string
         ? { model: 'iPad13,16', platform: 'iPadOS' as const, osVersion: '18.1', buildVersion: '22B83' }
         : { model: 'iPhone15,4', platform: 'iOS' as const, osVersion: '18.1', buildVersion: '22B83' };
   const m = known ?? fallback;
-  const digits = record.serial_number.replace(/\D/g, '').padEnd(14, '7').slice(0, 14);
   return {
     platform: m.platform,
     serial: record.serial_number,
@@ -59,7 +77,7 @@ export function deviceOptionsFor(record: { serial_number: string; model?: string
     osVersion: m.osVersion,
     buildVersion: m.buildVersion,
     deviceName: family === 'Mac' ? 'MacBook' : family,
-    ...(m.platform === 'iOS' ? { imei: `35${digits.slice(0, 13)}` } : {}),
+    ...(m.platform === 'iOS' ? { imei: imeiFor(record.serial_number) } : {}),
     ...extra,
   };
 }

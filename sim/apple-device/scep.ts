@@ -66,7 +66,7 @@ function subjectString(subject: ScepSettings['subject'], vars: ScepVariables, fa
   return rdns.reverse().join(', ');
 }
 
-export async function scepEnroll(transport: Transport, settings: ScepSettings, ctx: { vars: ScepVariables; now: Date; payloadIdentifier: string; log: (m: string) => void }): Promise<ScepResult> {
+export async function scepEnroll(transport: Transport, settings: ScepSettings, ctx: { vars: ScepVariables; now: Date; payloadIdentifier: string; log: (m: string) => void; generateKey?: (bits: number) => Promise<crypto.KeyObject> }): Promise<ScepResult> {
   // GetCACaps: a failure only means "no capabilities" (RFC 8894 §3.5.2).
   let capabilities: string[] = [];
   const capsRes = await transport({ method: 'GET', url: opUrl(settings, 'GetCACaps') });
@@ -105,7 +105,7 @@ export async function scepEnroll(transport: Transport, settings: ScepSettings, c
   const recipient = caCerts[raIndex >= 0 ? raIndex : 0]!;
   ctx.log(`SCEP GetCACert → ${caCerts.length} certificate(s); recipient ${facts[raIndex >= 0 ? raIndex : 0]!.subject}`);
 
-  const key = await generateRsaKey(settings.keysize);
+  const key = await (ctx.generateKey ?? generateRsaKey)(settings.keysize);
   const subject = subjectString(settings.subject, ctx.vars, ctx.payloadIdentifier);
   const san = settings.subjectAltName;
   const csr = await createCsr({

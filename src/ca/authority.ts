@@ -110,9 +110,20 @@ export class CertificateAuthority {
     return db.selectFrom('tenant_cas').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
   }
 
+  /**
+   * Parsed CAs by their key's secret id (new for every CA, never reused), so a read inside a
+   * transaction (every MDM check-in's) costs one indexed SELECT instead of decrypting and parsing
+   * a 3072-bit key: a CA row never changes, and one rolled back leaves an entry nothing matches.
+   */
+  private readonly parsed = new Map<string, { rowPem: string; ca: TenantCa }>();
+
   private async toTenantCa(db: Executor, row: TenantCasTable): Promise<TenantCa> {
+    const known = this.parsed.get(row.ca_key_secret_id);
+    if (known && known.ca.tenantId === row.tenant_id && known.rowPem === row.ca_cert_pem) return known.ca;
     const certificate = parseCertificate(row.ca_cert_pem);
-    return { tenantId: row.tenant_id, certificate, x509: new crypto.X509Certificate(certificate.der), privateKey: await this.key(db, row.tenant_id, row.ca_key_secret_id) };
+    const ca = { tenantId: row.tenant_id, certificate, x509: new crypto.X509Certificate(certificate.der), privateKey: await this.key(db, row.tenant_id, row.ca_key_secret_id) };
+    this.parsed.set(row.ca_key_secret_id, { rowPem: row.ca_cert_pem, ca });
+    return ca;
   }
 
   /** The tenant's CA, or undefined when it has none yet (never creates one: for device-facing checks). */

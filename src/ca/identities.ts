@@ -35,6 +35,30 @@ export interface IssuedIdentity {
 
 const normalizeThumbprint = (t: string) => t.trim().toUpperCase();
 
+/**
+ * Certificates already seen to be issued by a CA, by both DERs' SHA-256: a device presents the same
+ * identity with every check-in, and whether those exact bytes chain to those exact CA bytes never
+ * changes (validity, revocation and the record are still checked every time). Only successes are
+ * kept; bounded, the oldest entry goes first.
+ */
+const issuedByCaSeen = new Set<string>();
+const ISSUED_BY_CA_SEEN_MAX = 20_000;
+
+function issuedByCa(certificate: CertificateInfo, caCertificate: CertificateInfo, caX509: crypto.X509Certificate): boolean {
+  const key = `${caCertificate.sha256Thumbprint}:${certificate.sha256Thumbprint}`;
+  if (issuedByCaSeen.has(key)) return true;
+  let x509: crypto.X509Certificate;
+  try {
+    x509 = new crypto.X509Certificate(certificate.der);
+  } catch {
+    return false;
+  }
+  if (!x509.checkIssued(caX509) || !x509.verify(caX509.publicKey)) return false;
+  if (issuedByCaSeen.size >= ISSUED_BY_CA_SEEN_MAX) issuedByCaSeen.delete(issuedByCaSeen.values().next().value!);
+  issuedByCaSeen.add(key);
+  return true;
+}
+
 export class DeviceIdentities implements IdentityVerifier {
   constructor(
     private readonly ca: CertificateAuthority,
@@ -52,7 +76,7 @@ export class DeviceIdentities implements IdentityVerifier {
     const certificate = await issueCertificate({
       publicKey: input.csrPublicKey,
       issuerCertificatePem: ca.certificate.pem,
-      issuerPrivateKeyPem: ca.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      issuerPrivateKeyPem: ca.privateKey,
       subject: input.subject,
       validityDays: days,
       notBefore,
@@ -81,17 +105,15 @@ export class DeviceIdentities implements IdentityVerifier {
   /** The record of a certificate this tenant's CA issued, current and unrevoked at `now`; undefined otherwise. */
   async verifiedRecord(db: Executor, tenantId: string, certificateDer: Buffer, now: Date): Promise<{ row: IssuedCertificatesTable; certificate: CertificateInfo } | undefined> {
     let certificate: CertificateInfo;
-    let x509: crypto.X509Certificate;
     try {
       certificate = parseCertificate(certificateDer);
-      x509 = new crypto.X509Certificate(certificate.der);
     } catch {
       return undefined;
     }
     const ca = await this.ca.find(db, tenantId);
     if (!ca) return undefined;
     // Name chaining and the signature: a certificate of another CA (or another tenant's) fails here.
-    if (!x509.checkIssued(ca.x509) || !x509.verify(ca.x509.publicKey)) return undefined;
+    if (!issuedByCa(certificate, ca.certificate, ca.x509)) return undefined;
     if (now < certificate.notBefore || now > certificate.notAfter) return undefined;
     const row = await db
       .selectFrom('issued_certificates')

@@ -16,6 +16,8 @@ export interface ImportRowResult {
 
 const LOOKUP_CHUNK = 500;
 const WRITE_CHUNK = 500;
+/** Writes redone because another request took one of the names meanwhile. */
+const WRITE_ATTEMPTS = 3;
 // scrypt runs on libuv's thread pool (4 threads by default); more in flight only queues.
 const HASH_CONCURRENCY = 4;
 
@@ -34,7 +36,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 
 /**
  * Bulk user creation from a CSV file (an OpenEnroll extension; Entra's portal does the same
- * from its template). Every row is checked on its own, so one bad row fails alone.
+ * from its template). Every row is checked on its own, so one bad row fails alone; the rows that
+ * pass are written in one transaction, so an import cut short (a crash, a lost database) leaves
+ * none of them and can simply be sent again.
  */
 export class UserCsvImport {
   constructor(
@@ -70,21 +74,11 @@ export class UserCsvImport {
 
     // Duplicates of existing users, looked up in batches rather than row by row.
     const pending = rows.map((r, i) => i).filter((i) => rows[i]!.input && results[i]!.error === null);
-    const keys = pending.map((i) => rows[i]!.input!.userPrincipalName.toLowerCase());
-    const existing = new Set<string>();
-    for (let i = 0; i < keys.length; i += LOOKUP_CHUNK) {
-      const found = await this.store.db
-        .selectFrom('users')
-        .select('upn_lower')
-        .where('tenant_id', '=', actor.tenantId)
-        .where('upn_lower', 'in', keys.slice(i, i + LOOKUP_CHUNK))
-        .execute();
-      for (const f of found) existing.add(f.upn_lower);
-    }
-    const toCreate = pending.filter((i) => {
-      const input = rows[i]!.input!;
-      if (!existing.has(input.userPrincipalName.toLowerCase())) return true;
-      results[i]!.error = `Another object with the same value for property userPrincipalName already exists: '${input.userPrincipalName}'.`;
+    const taken = (i: number) => (results[i]!.error = `Another object with the same value for property userPrincipalName already exists: '${rows[i]!.input!.userPrincipalName}'.`);
+    const existing = await this.existingNames(actor.tenantId, pending.map((i) => rows[i]!.input!.userPrincipalName.toLowerCase()));
+    let toCreate = pending.filter((i) => {
+      if (!existing.has(rows[i]!.input!.userPrincipalName.toLowerCase())) return true;
+      taken(i);
       return false;
     });
 
@@ -93,26 +87,41 @@ export class UserCsvImport {
       return pw === undefined ? null : hashPassword(pw);
     });
 
-    // Rows are written in chunks, one transaction each. If a chunk fails on a name taken
-    // meanwhile by another request, it is redone one row per transaction so only that row fails.
-    for (let c = 0; c < toCreate.length; c += WRITE_CHUNK) {
-      const chunk = toCreate.slice(c, c + WRITE_CHUNK).map((i, k) => ({ i, input: rows[i]!.input!, passwordHash: hashes[c + k] ?? null }));
+    const hashOf = new Map(toCreate.map((i, k) => [i, hashes[k] ?? null]));
+
+    // Every row in one transaction (statements of WRITE_CHUNK rows). If another request took one of
+    // the names meanwhile, the names are looked up again, the taken rows fail, and the rest is
+    // written again: only the clashing rows fail.
+    for (let attempt = 1; ; attempt++) {
+      const items = toCreate.map((i) => ({ i, input: rows[i]!.input!, passwordHash: hashOf.get(i) ?? null }));
       try {
-        const created = await this.store.transaction((trx) => this.users.insertMany(trx, actor, chunk));
-        created.forEach((row, k) => Object.assign(results[chunk[k]!.i]!, { status: 'created', id: row.id, error: null }));
+        const created = await this.store.transaction(async (trx) => {
+          const out = [];
+          for (let c = 0; c < items.length; c += WRITE_CHUNK) out.push(...(await this.users.insertMany(trx, actor, items.slice(c, c + WRITE_CHUNK))));
+          return out;
+        });
+        created.forEach((row, k) => Object.assign(results[items[k]!.i]!, { status: 'created', id: row.id, error: null }));
+        return results;
       } catch (err) {
-        if (!isUniqueViolation(err)) throw err;
-        for (const item of chunk) {
-          try {
-            const row = await this.store.transaction((trx) => this.users.insert(trx, actor, item.input, item.passwordHash));
-            Object.assign(results[item.i]!, { status: 'created', id: row.id, error: null });
-          } catch (rowErr) {
-            if (!isUniqueViolation(rowErr)) throw rowErr;
-            results[item.i]!.error = `Another object with the same value for property userPrincipalName already exists: '${item.input.userPrincipalName}'.`;
-          }
-        }
+        if (!isUniqueViolation(err) || attempt >= WRITE_ATTEMPTS) throw err;
+        const now = await this.existingNames(actor.tenantId, toCreate.map((i) => rows[i]!.input!.userPrincipalName.toLowerCase()));
+        if (now.size === 0) throw err;
+        toCreate = toCreate.filter((i) => {
+          if (!now.has(rows[i]!.input!.userPrincipalName.toLowerCase())) return true;
+          taken(i);
+          return false;
+        });
       }
     }
-    return results;
+  }
+
+  /** Which of these lower-case user principal names the tenant already has, looked up in batches. */
+  private async existingNames(tenantId: string, keys: string[]): Promise<Set<string>> {
+    const existing = new Set<string>();
+    for (let i = 0; i < keys.length; i += LOOKUP_CHUNK) {
+      const found = await this.store.db.selectFrom('users').select('upn_lower').where('tenant_id', '=', tenantId).where('upn_lower', 'in', keys.slice(i, i + LOOKUP_CHUNK)).execute();
+      for (const f of found) existing.add(f.upn_lower);
+    }
+    return existing;
   }
 }

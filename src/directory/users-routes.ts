@@ -121,7 +121,7 @@ export function userRoutes(users: UserService, csvImport: UserCsvImport, version
             description:
               'OpenEnroll extension: creates users from a CSV file (Content-Type: text/csv, at most 5 MiB and 50,000 rows). ' +
               "Accepts Entra's bulk-create template (optional 'version:v1.0' line, headers like 'User name [userPrincipalName] Required') " +
-              'or plain property-name headers. Each row is created on its own; the result lists every row.',
+              'or plain property-name headers. Each row is checked on its own and the valid rows are created in one transaction; the result lists every row.',
           },
           config: write,
         },

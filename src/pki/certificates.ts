@@ -76,9 +76,26 @@ export function normalizeSerialHex(hex: string): string {
   return h;
 }
 
+/**
+ * Recently parsed certificates by their DER: a device's identity arrives with every check-in, and
+ * @peculiar/x509 parsing costs far more than the hash. Bounded; the oldest entry goes first.
+ */
+const parsedCertificates = new Map<string, CertificateInfo>();
+const PARSED_CERTIFICATES_MAX = 20_000;
+
 export function parseCertificate(input: string | Uint8Array): CertificateInfo {
+  const der = guard('The certificate', () => certificateDer(input));
+  const key = crypto.createHash('sha256').update(der).digest('base64');
+  const known = parsedCertificates.get(key);
+  if (known) return known;
+  const info = parseCertificateDer(der);
+  if (parsedCertificates.size >= PARSED_CERTIFICATES_MAX) parsedCertificates.delete(parsedCertificates.keys().next().value!);
+  parsedCertificates.set(key, info);
+  return info;
+}
+
+function parseCertificateDer(der: Buffer): CertificateInfo {
   return guard('The certificate', () => {
-    const der = certificateDer(input);
     const cert = new x509.X509Certificate(der);
     const publicKeySpki = Buffer.from(cert.publicKey.rawData);
     const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
@@ -155,9 +172,21 @@ export async function createSelfSignedCertificate(opts: CertificateOptions & { p
   return parseCertificate(Buffer.from(cert.rawData));
 }
 
-/** A certificate for someone else's public key, signed by an issuer (a test CA, later the SCEP CA). */
+/** Issuer names as encoded in their certificates, per (cached) parsed certificate. */
+const issuerNames = new WeakMap<CertificateInfo, x509.Name>();
+
+function encodedSubjectOf(issuer: CertificateInfo): x509.Name {
+  let name = issuerNames.get(issuer);
+  if (!name) issuerNames.set(issuer, (name = new x509.Name(new x509.X509Certificate(issuer.der).subjectName.toArrayBuffer())));
+  return name;
+}
+
+/**
+ * A certificate for someone else's public key, signed by an issuer (a test CA, the tenant CA). Pass
+ * the issuer's key as a KeyObject when issuing many: its WebCrypto import is then made once.
+ */
 export async function issueCertificate(
-  opts: CertificateOptions & { publicKey: string | Uint8Array | crypto.KeyObject; issuerCertificatePem: string; issuerPrivateKeyPem: string },
+  opts: CertificateOptions & { publicKey: string | Uint8Array | crypto.KeyObject; issuerCertificatePem: string; issuerPrivateKeyPem: string | crypto.KeyObject },
 ): Promise<CertificateInfo> {
   const issuer = parseCertificate(opts.issuerCertificatePem);
   const issuerKey = loadPrivateKey(opts.issuerPrivateKeyPem);
@@ -168,7 +197,7 @@ export async function issueCertificate(
     serialNumber: opts.serialNumberHex ?? randomSerialHex(),
     subject: buildName(opts.subject),
     // The issuer's name exactly as encoded in its certificate, so chains match byte for byte.
-    issuer: new x509.Name(new x509.X509Certificate(issuer.der).subjectName.toArrayBuffer()),
+    issuer: encodedSubjectOf(issuer),
     ...validity(opts),
     publicKey: spki,
     signingKey: keys.privateKey,

@@ -31,12 +31,35 @@ export function loadPrivateKey(key: string | Uint8Array | crypto.KeyObject): cry
   );
 }
 
+/**
+ * Public keys by their encoding: every signed check-in verifies with its device's key, and building a
+ * KeyObject from SPKI costs more than the RSA verification. KeyObjects are immutable, so sharing is
+ * safe. Bounded; the oldest entry goes first.
+ */
+const publicKeys = new Map<string, crypto.KeyObject>();
+const PUBLIC_KEYS_MAX = 20_000;
+/** The public half of each private key (and its JWK), derived once per KeyObject. */
+const publicHalves = new WeakMap<crypto.KeyObject, crypto.KeyObject>();
+const jwks = new WeakMap<crypto.KeyObject, crypto.JsonWebKey>();
+
 /** A public key from SPKI PEM/DER, a certificate's key, or a private key. */
 export function loadPublicKey(key: string | Uint8Array | crypto.KeyObject): crypto.KeyObject {
-  if (key instanceof crypto.KeyObject) return key.type === 'private' ? crypto.createPublicKey(key) : key;
-  return guard('The public key', () =>
+  if (key instanceof crypto.KeyObject) {
+    if (key.type !== 'private') return key;
+    let half = publicHalves.get(key);
+    if (!half) publicHalves.set(key, (half = crypto.createPublicKey(key)));
+    return half;
+  }
+  // The hash, not the encoding, as the map key: 44 characters instead of ~400 per cached key.
+  const cacheKey = crypto.createHash('sha256').update(typeof key === 'string' ? `p:${key}` : Buffer.from(key.buffer, key.byteOffset, key.byteLength)).digest('base64');
+  const known = publicKeys.get(cacheKey);
+  if (known) return known;
+  const loaded = guard('The public key', () =>
     typeof key === 'string' ? crypto.createPublicKey(key) : crypto.createPublicKey({ key: Buffer.from(key), format: 'der', type: 'spki' }),
   );
+  if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
+  publicKeys.set(cacheKey, loaded);
+  return loaded;
 }
 
 export function spkiDer(key: string | Uint8Array | crypto.KeyObject): Buffer {
@@ -45,13 +68,33 @@ export function spkiDer(key: string | Uint8Array | crypto.KeyObject): Buffer {
 
 /** Whether two keys (public or private) share the public half; compares the key numbers, not encodings. */
 export function samePublicKey(a: crypto.KeyObject, b: crypto.KeyObject): boolean {
-  const ja = loadPublicKey(a).export({ format: 'jwk' });
-  const jb = loadPublicKey(b).export({ format: 'jwk' });
+  const ja = publicJwk(loadPublicKey(a));
+  const jb = publicJwk(loadPublicKey(b));
   return ja.kty === jb.kty && ja.n === jb.n && ja.e === jb.e && ja.crv === jb.crv && ja.x === jb.x && ja.y === jb.y;
 }
 
+function publicJwk(key: crypto.KeyObject): crypto.JsonWebKey {
+  let jwk = jwks.get(key);
+  if (!jwk) jwks.set(key, (jwk = key.export({ format: 'jwk' })));
+  return jwk;
+}
+
+/** WebCrypto imports per private key: a CA issues many certificates with one key. */
+const webCryptoImports = new WeakMap<crypto.KeyObject, ReturnType<typeof importWebCryptoKeys>>();
+
 /** WebCrypto keys for @peculiar/x509, which signs through WebCrypto. RSA (PKCS#1 v1.5) and EC P-256/384. */
-export async function webCryptoKeys(privateKey: crypto.KeyObject): Promise<{ keys: webcrypto.CryptoKeyPair; signingAlgorithm: webcrypto.Algorithm | webcrypto.EcdsaParams }> {
+export function webCryptoKeys(privateKey: crypto.KeyObject): Promise<{ keys: webcrypto.CryptoKeyPair; signingAlgorithm: webcrypto.Algorithm | webcrypto.EcdsaParams }> {
+  let imported = webCryptoImports.get(privateKey);
+  if (!imported) {
+    imported = importWebCryptoKeys(privateKey);
+    webCryptoImports.set(privateKey, imported);
+    // A failed import is not remembered: the caller sees the error, the next call tries again.
+    imported.catch(() => webCryptoImports.delete(privateKey));
+  }
+  return imported;
+}
+
+async function importWebCryptoKeys(privateKey: crypto.KeyObject): Promise<{ keys: webcrypto.CryptoKeyPair; signingAlgorithm: webcrypto.Algorithm | webcrypto.EcdsaParams }> {
   const type = privateKey.asymmetricKeyType;
   let importAlg: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams;
   let signingAlgorithm: webcrypto.Algorithm | webcrypto.EcdsaParams;

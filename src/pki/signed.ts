@@ -99,14 +99,63 @@ export interface VerifiedSignedData {
   chain: CertificateInfo[] | undefined;
 }
 
-function findSigner(sid: pkijs.SignerInfo['sid'], certs: { info: CertificateInfo; pkijs: pkijs.Certificate }[]) {
-  if (sid instanceof pkijs.IssuerAndSerialNumber) {
-    return certs.find((c) => c.pkijs.serialNumber.isEqual(sid.serialNumber) && c.pkijs.issuer.isEqual(sid.issuer));
+/** A certificate a SignedData carries, with what a signer identifier matches, as received. */
+interface MessageCertificate {
+  info: CertificateInfo;
+  issuerDer: Buffer;
+  serialDer: Buffer;
+  /** The subjectPublicKey bits (a key identifier without the extension is their SHA-1). */
+  keyBits: Uint8Array;
+}
+
+/** How a SignerInfo names its certificate (RFC 5652 §5.3): issuer and serial, or subject key identifier. */
+type SignerIdentifier = { issuerDer: Buffer; serialDer: Buffer } | { keyIdHex: string };
+
+const malformed = (what: string) => new PkiError('malformed', `The signed message's ${what} is malformed.`);
+const isContext = (b: asn1js.AsnType | undefined, tag: number) => b?.idBlock.tagClass === 3 && b.idBlock.tagNumber === tag;
+const childrenOf = (b: asn1js.AsnType | undefined): asn1js.AsnType[] => (b?.valueBlock as { value?: asn1js.AsnType[] } | undefined)?.value ?? [];
+
+/** A Certificate entry of `certificates` (other CertificateChoices are tagged and skipped). */
+function messageCertificate(block: asn1js.AsnType): MessageCertificate | undefined {
+  if (!(block instanceof asn1js.Sequence)) return undefined;
+  const tbs = childrenOf(block)[0];
+  if (!(tbs instanceof asn1js.Sequence)) throw malformed('certificate');
+  const fields = childrenOf(tbs);
+  // TBSCertificate: [0] version (optional), serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
+  const at = isContext(fields[0], 0) ? 1 : 0;
+  const [serial, issuer, spki] = [fields[at], fields[at + 2], fields[at + 5]];
+  const keyBits = childrenOf(spki)[1];
+  if (!(serial instanceof asn1js.Integer) || !(issuer instanceof asn1js.Sequence) || !(keyBits instanceof asn1js.BitString)) throw malformed('certificate');
+  return {
+    // The certificate as received (re-encoding it through pkijs cost more than the rest of a check-in).
+    info: parseCertificate(Buffer.from(block.valueBeforeDecodeView)),
+    issuerDer: Buffer.from(issuer.valueBeforeDecodeView),
+    serialDer: Buffer.from(serial.valueBeforeDecodeView),
+    keyBits: keyBits.valueBlock.valueHexView,
+  };
+}
+
+function signerIdentifier(signerInfo: asn1js.AsnType): SignerIdentifier {
+  const sid = childrenOf(signerInfo)[1];
+  if (sid instanceof asn1js.Sequence) {
+    const [issuer, serial] = childrenOf(sid);
+    if (!(issuer instanceof asn1js.Sequence) || !(serial instanceof asn1js.Integer)) throw malformed('signer identifier');
+    return { issuerDer: Buffer.from(issuer.valueBeforeDecodeView), serialDer: Buffer.from(serial.valueBeforeDecodeView) };
   }
-  const id = Buffer.from((sid as asn1js.OctetString).valueBlock.valueHexView).toString('hex').toUpperCase();
+  if (isContext(sid, 0) && !sid!.idBlock.isConstructed) {
+    // [0] IMPLICIT SubjectKeyIdentifier: the octets of a primitive block.
+    const octets = (sid!.valueBlock as unknown as { valueHexView?: Uint8Array }).valueHexView;
+    if (octets && octets.length > 0) return { keyIdHex: Buffer.from(octets).toString('hex').toUpperCase() };
+  }
+  throw malformed('signer identifier');
+}
+
+/** The certificate a signer identifier names; DER names and serials compare byte for byte (as pkijs does). */
+function findSigner(sid: SignerIdentifier, certs: readonly MessageCertificate[]): MessageCertificate | undefined {
+  if ('issuerDer' in sid) return certs.find((c) => c.serialDer.equals(sid.serialDer) && c.issuerDer.equals(sid.issuerDer));
   // Without the extension, the identifier is the SHA-1 of the key (RFC 5280 §4.2.1.2 method 1).
-  const keyHash = (c: pkijs.Certificate) => crypto.createHash('sha1').update(c.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest('hex').toUpperCase();
-  return certs.find((c) => (c.info.subjectKeyIdentifierHex ?? keyHash(c.pkijs)) === id);
+  const keyHash = (c: MessageCertificate) => crypto.createHash('sha1').update(c.keyBits).digest('hex').toUpperCase();
+  return certs.find((c) => (c.info.subjectKeyIdentifierHex ?? keyHash(c)) === sid.keyIdHex);
 }
 
 function attributeValue(attrs: pkijs.SignedAndUnsignedAttributes | undefined, type: string): asn1js.AsnType | undefined {
@@ -167,37 +216,85 @@ export function buildChain(leaf: CertificateInfo, pool: readonly CertificateInfo
   throw new PkiError('untrusted', `The signer "${leaf.subject.text}" doesn't chain to a trusted certificate.`);
 }
 
-/** Verifies every signer of a SignedData (DER/BER ContentInfo); returns the content and the first signer. */
-export function verifySignedData(input: Uint8Array, opts: VerifyOptions = {}): VerifiedSignedData {
+/**
+ * A SignedData read but not yet verified: its first signer's certificate is known (for refusing a
+ * stranger before a detached content has even arrived), and `verify` checks it over the content
+ * without parsing the message again.
+ */
+export interface ReadSignedData {
+  /** The certificate the first signer names; nothing about it is verified yet. */
+  claimedSigner: CertificateInfo;
+  verify(opts?: VerifyOptions): VerifiedSignedData;
+}
+
+/**
+ * Reads a SignedData (DER/BER ContentInfo) whose first signer's certificate is in the message. The
+ * structure is walked directly on the decoded ASN.1 (pkijs building a SignedData was ~70 % of an idle
+ * check-in); each SignerInfo, small, is still read by pkijs.
+ */
+export function readSignedData(input: Uint8Array): ReadSignedData {
   return guard('The signed message', () => {
     const info = parseContentInfo(input, 'The signed message');
     if (info.contentType !== OID.signedData) throw new PkiError('malformed', `The message is CMS ${CONTENT_TYPE_NAMES[info.contentType] ?? info.contentType}, not SignedData.`);
-    const sd = new pkijs.SignedData({ schema: info.content });
-    const eContentType = sd.encapContentInfo.eContentType;
-    const attached = sd.encapContentInfo.eContent ? octetBytes(sd.encapContentInfo.eContent) : undefined;
-    if (attached && opts.detachedContent && !attached.equals(Buffer.from(opts.detachedContent))) {
-      throw new PkiError('badSignature', 'The message carries content that differs from the content given.');
+    // SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo, [0] certificates?, [1] crls?, signerInfos SET }
+    if (!(info.content instanceof asn1js.Sequence)) throw malformed('structure');
+    const fields = childrenOf(info.content);
+    const [version, digestAlgorithms, encap] = fields;
+    const signerInfos = fields[fields.length - 1];
+    if (!(version instanceof asn1js.Integer) || !(digestAlgorithms instanceof asn1js.Set) || !(encap instanceof asn1js.Sequence) || !(signerInfos instanceof asn1js.Set) || fields.length < 4) {
+      throw malformed('structure');
     }
-    const content = attached ?? (opts.detachedContent ? Buffer.from(opts.detachedContent) : undefined);
-    if (!content) throw new PkiError('malformed', 'The signature is detached; the signed content is needed to verify it.');
-    const certs = (sd.certificates ?? [])
-      .filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate)
-      .map((c) => ({ pkijs: c, info: parseCertificate(Buffer.from(c.toSchema().toBER())) }));
-    if (sd.signerInfos.length === 0) throw new PkiError('malformed', 'The message has no signer.');
-    let first: { signer: CertificateInfo; signingTime: Date | undefined } | undefined;
-    for (const si of sd.signerInfos) {
-      const found = findSigner(si.sid, certs);
+    const [eContentTypeBlock, eContentBlock] = childrenOf(encap);
+    if (!(eContentTypeBlock instanceof asn1js.ObjectIdentifier)) throw malformed('content type');
+    let attached: Buffer | undefined;
+    if (eContentBlock !== undefined) {
+      const octets = childrenOf(eContentBlock)[0];
+      if (!isContext(eContentBlock, 0) || !(octets instanceof asn1js.OctetString)) throw malformed('content');
+      attached = octetBytes(octets);
+    }
+    const certificateSet = fields.slice(3, -1).find((f) => isContext(f, 0));
+    const certs = childrenOf(certificateSet).flatMap((c) => messageCertificate(c) ?? []);
+    const signerBlocks = childrenOf(signerInfos);
+    if (signerBlocks.length === 0) throw new PkiError('malformed', 'The message has no signer.');
+    const signers = signerBlocks.map((block) => {
+      const found = findSigner(signerIdentifier(block), certs);
       if (!found) throw new PkiError('badSignature', "The signer's certificate is not in the message.");
-      const signingTime = verifySigner(si, content, eContentType, found.info);
-      first ??= { signer: found.info, signingTime };
-    }
-    const certificates = certs.map((c) => c.info);
-    let chain: CertificateInfo[] | undefined;
-    if (opts.trustAnchors) {
-      const anchors = opts.trustAnchors.map(parseCertificate);
-      const pool = [...certificates, ...(opts.intermediates ?? []).map(parseCertificate)];
-      chain = buildChain(first!.signer, pool, anchors, opts.now ?? new Date());
-    }
-    return { content, contentType: eContentType, signer: first!.signer, certificates, signingTime: first!.signingTime, chain };
+      return { si: new pkijs.SignerInfo({ schema: block }), signer: found.info };
+    });
+    const parsed: ParsedSignedData = { eContentType: eContentTypeBlock.valueBlock.toString(), attached, signers, certificates: certs.map((c) => c.info) };
+    return {
+      claimedSigner: signers[0]!.signer,
+      verify: (opts = {}) => guard('The signed message', () => verifyRead(parsed, opts)),
+    };
   });
+}
+
+interface ParsedSignedData {
+  eContentType: string;
+  attached: Buffer | undefined;
+  signers: { si: pkijs.SignerInfo; signer: CertificateInfo }[];
+  certificates: CertificateInfo[];
+}
+
+function verifyRead(sd: ParsedSignedData, opts: VerifyOptions): VerifiedSignedData {
+  const { attached, eContentType, certificates } = sd;
+  if (attached && opts.detachedContent && !attached.equals(Buffer.from(opts.detachedContent))) {
+    throw new PkiError('badSignature', 'The message carries content that differs from the content given.');
+  }
+  const content = attached ?? (opts.detachedContent ? Buffer.from(opts.detachedContent) : undefined);
+  if (!content) throw new PkiError('malformed', 'The signature is detached; the signed content is needed to verify it.');
+  const signingTimes = sd.signers.map(({ si, signer }) => verifySigner(si, content, eContentType, signer));
+  const signer = sd.signers[0]!.signer;
+  let chain: CertificateInfo[] | undefined;
+  if (opts.trustAnchors) {
+    const anchors = opts.trustAnchors.map(parseCertificate);
+    const pool = [...certificates, ...(opts.intermediates ?? []).map(parseCertificate)];
+    chain = buildChain(signer, pool, anchors, opts.now ?? new Date());
+  }
+  return { content, contentType: eContentType, signer, certificates, signingTime: signingTimes[0], chain };
+}
+
+/** Verifies every signer of a SignedData (DER/BER ContentInfo); returns the content and the first signer. */
+export function verifySignedData(input: Uint8Array, opts: VerifyOptions = {}): VerifiedSignedData {
+  return readSignedData(input).verify(opts);
 }

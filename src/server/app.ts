@@ -20,6 +20,7 @@ import { SecretStore } from '../secrets/secret-store.js';
 import type { Store } from '../store/db.js';
 import { systemClock, type Clock } from '../shared/time.js';
 import { healthRoutes } from './health.js';
+import { storeRateLimitClass } from './rate-limit-store.js';
 import type { Core, OpenEnrollModule } from './module.js';
 import { createModules } from './modules.js';
 
@@ -162,6 +163,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       max: config.rateLimit.max,
       timeWindow: config.rateLimit.windowMs,
       keyGenerator: (req) => req.principal?.id ?? req.ip,
+      // Nodes sharing PostgreSQL count one budget per credential; embedded SQLite is one process.
+      ...(store.dialect === 'postgres' ? { store: storeRateLimitClass(store, clock, config.rateLimit.windowMs) } : {}),
       errorResponseBuilder: (_req, ctx) =>
         new GraphError(429, 'TooManyRequests', `Rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later.`, {
           retryAfterSeconds: Math.max(1, Math.ceil(ctx.ttl / 1000)),

@@ -27,6 +27,9 @@ export interface CsvReadOptions {
   fail: (message: string) => Error;
 }
 
+/** Blank rows tolerated in a file: far more than any spreadsheet export has between its data rows. */
+export const maxBlankRows = (maxRows: number) => Math.max(10 * maxRows, 10_000);
+
 export const isBlankRecord = (cells: readonly string[]) => cells.every((c) => c.trim() === '');
 
 /** Trailing empty cells (spreadsheets add them) don't count as columns. */
@@ -58,7 +61,11 @@ export function readCsvRecords(text: string, opts: CsvReadOptions): CsvRecord[] 
       on_record: (cells: string[]) => {
         ordinal++;
         if (cells.reduce((n, f) => n + f.length, 0) > opts.maxRecordChars) throw refuse(opts.rowTooLong(ordinal));
-        if (isBlankRecord(cells)) return null;
+        if (isBlankRecord(cells)) {
+          // Blank rows cost parsing time too: a file of nothing else would otherwise be read to its end.
+          if (ordinal - records.length > maxBlankRows(opts.maxRows)) throw refuse(`The file has more than ${maxBlankRows(opts.maxRows)} blank rows.`);
+          return null;
+        }
         records.push({ row: ordinal, cells });
         leading ??= opts.leadingRows?.(cells) ?? 0;
         // Stop reading as soon as the file passes the limit: it is refused whole.

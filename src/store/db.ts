@@ -49,10 +49,37 @@ function createSqliteStore(file: string): Store {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return wrap(db, 'sqlite', async () => {
     await db.destroy();
   });
+}
+
+/** Prepared statements kept per SQL text: preparing showed near the top of every profile. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The database as Kysely's SQLite driver uses it, with prepared statements reused. The driver runs
+ * one query at a time on its one connection and reads each result whole, so a statement is never
+ * reused while it is still executing; SQLite re-prepares one itself after a schema change.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): { prepare(sql: string): SqliteDatabase.Statement; close(): void } {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(text) {
+      let stmt = statements.get(text);
+      if (stmt) {
+        // Most recently used last, so the first entry is the one to drop.
+        statements.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+      }
+      statements.set(text, stmt);
+      return stmt;
+    },
+    close: () => sqlite.close(),
+  };
 }
 
 function createPostgresStore(opts: StoreOptions): Store {
@@ -71,20 +98,32 @@ function createPostgresStore(opts: StoreOptions): Store {
       }) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client losing its connection (server restart) must not crash the process.
+  // A client losing its connection (server restart, failover) must not crash the process. The pool
+  // handles idle clients; one in use also emits 'error' with nobody listening, an uncaught exception.
+  // Its query fails with the same error (the request answers 503) and the pool drops it on release.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const store = wrap(db, 'postgres', async () => {
     await db.destroy();
   });
-  if (!schema) return store;
   return {
     ...store,
     async migrate() {
-      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
-      return store.migrate();
+      if (schema) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+      // Kysely looks for its migration tables in every schema unless told which one: another
+      // schema's tables (another deployment or test run in the same database) would pass for ours.
+      const current = schema ?? (await sql<{ name: string }>`select current_schema() as name`.execute(db)).rows[0]?.name;
+      return migrateToLatest(db, current ? { migrationTableSchema: current } : {});
     },
   };
+}
+
+async function migrateToLatest(db: Db, opts: { migrationTableSchema?: string } = {}): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...opts });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
 function wrap(db: Db, dialect: Dialect, close: () => Promise<void>): Store {
@@ -108,12 +147,7 @@ function wrap(db: Db, dialect: Dialect, close: () => Promise<void>): Store {
         clearTimeout(timer);
       }
     },
-    async migrate() {
-      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-      const { error, results } = await migrator.migrateToLatest();
-      if (error) throw error instanceof Error ? error : new Error(String(error));
-      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-    },
+    migrate: () => migrateToLatest(db),
     async close() {
       if (closed) return;
       closed = true;
@@ -129,13 +163,41 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-/** True when the error means the database could not be reached (used to answer 503). */
-export function isStoreUnavailable(err: unknown): boolean {
-  if (!err || typeof err !== 'object') return false;
+/** Error codes of a store that can't be reached: sockets, and PostgreSQL's connection and shutdown classes. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // admin_shutdown, crash_shutdown, cannot_connect_now (starting up or shutting down)
+  '57P01',
+  '57P02',
+  '57P03',
+  // connection_exception and its subclasses
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  'SQLITE_BUSY',
+]);
+/** What node-postgres and Kysely say (without a code) when a connection is lost or never made. */
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|not queryable|Client was closed|driver has already been destroyed/i;
+
+/**
+ * True when the error means the database could not be reached (the routes answer 503 and the
+ * client retries), as opposed to a query that failed. Looks through `cause` and AggregateError,
+ * so a wrapped connection failure still counts.
+ */
+export function isStoreUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 5) return false;
   const code = String((err as { code?: unknown }).code ?? '');
   const message = String((err as { message?: unknown }).message ?? '');
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY'].includes(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|driver has already been destroyed/i.test(message)
-  );
+  if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_MESSAGE.test(message)) return true;
+  if (err instanceof AggregateError && err.errors.some((e) => isStoreUnavailable(e, depth + 1))) return true;
+  return isStoreUnavailable((err as { cause?: unknown }).cause, depth + 1);
 }

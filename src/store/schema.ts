@@ -715,6 +715,13 @@ export interface EnrollmentSigninThrottleTable {
   updated_at: string;
 }
 
+/** Fixed-window request counters of the admin API's rate limit (PostgreSQL deployments: shared by every node). */
+export interface RateLimitCountersTable {
+  key: string;
+  window_started_at: string;
+  count: number;
+}
+
 export interface Database {
   tenant_cas: TenantCasTable;
   enrollment_intents: EnrollmentIntentsTable;
@@ -727,6 +734,7 @@ export interface Database {
   configurator_devices: ConfiguratorDevicesTable;
   web_enrollment_sessions: WebEnrollmentSessionsTable;
   enrollment_signin_throttle: EnrollmentSigninThrottleTable;
+  rate_limit_counters: RateLimitCountersTable;
   instance: InstanceTable;
   tenants: TenantsTable;
   secrets: SecretsTable;

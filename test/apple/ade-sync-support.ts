@@ -45,6 +45,8 @@ export interface HarnessOptions {
   realTimeSim?: boolean;
   leaseMs?: number;
   runTimeoutMs?: number;
+  /** The DEP client's per-request timeout (default: the product's). */
+  depRequestTimeoutMs?: number;
 }
 
 export async function syncHarness(opts: HarnessOptions = {}): Promise<SyncHarness> {
@@ -59,7 +61,7 @@ export async function syncHarness(opts: HarnessOptions = {}): Promise<SyncHarnes
   // short DEP backoffs so failing runs don't sleep for seconds; Retry-After is still honoured.
   const jobs = new JobScheduler(t.store, { clock, leaseMs: opts.leaseMs ?? 30_000, logger: t.app.core.logger });
   const core: Core = { ...t.app.core, jobs };
-  const depApiFor = createDepApiFactory(core, { retry: { baseDelayMs: 10 } });
+  const depApiFor = createDepApiFactory(core, { retry: { baseDelayMs: 10 }, ...(opts.depRequestTimeoutMs ? { requestTimeoutMs: opts.depRequestTimeoutMs } : {}) });
   const assigner = new AdeAssignments({ store: core.store, clock, jobs, logger: core.logger, publicUrl: core.config.publicUrl, depApiFor });
   assigner.registerJobs();
   const sync = createAdeSyncFeature(core, { depApiFor, assigner, ...(opts.runTimeoutMs ? { runTimeoutMs: opts.runTimeoutMs } : {}) });

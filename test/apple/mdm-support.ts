@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
+import type { Store } from '../../src/store/db.js';
 import type { NewEnrollmentIntent } from '../../src/apple/mdm/contracts.js';
 import type { AppleModule } from '../../src/apple/module.js';
 import type { EnrollmentGate, EnrollmentRequest } from '../../src/enrollment-policy/gate/gate.js';
@@ -88,7 +89,7 @@ export function commandIn(res: LightMyRequestResponse): { uuid: string; requestT
   return { uuid: dict.CommandUUID as string, requestType: command.RequestType as string, command };
 }
 
-export async function mdmHarness(opts: { env?: Record<string, string>; topic?: string } = {}): Promise<MdmHarness> {
+export async function mdmHarness(opts: { env?: Record<string, string>; topic?: string; store?: Store } = {}): Promise<MdmHarness> {
   const appleCa = await applePushCa();
   // Real time (give or take an hour): the APNs simulator checks client certificates with TLS.
   const start = new Date(Date.now() - HOUR);
@@ -98,6 +99,7 @@ export async function mdmHarness(opts: { env?: Record<string, string>; topic?: s
     pushCertificate: false,
     start: start.toISOString(),
     env: { OPENENROLL_APNS_URL: apns.url, OPENENROLL_APNS_CA_FILE: tmp.file('apns-ca.pem', apns.caPem), ...opts.env },
+    ...(opts.store ? { store: opts.store } : {}),
   });
   const t: TestApp = h.t;
   const apple = h.apple as AppleModule;

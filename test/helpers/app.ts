@@ -31,9 +31,15 @@ export function testKeyring(): Keyring {
 }
 
 export async function createTestApp(
-  opts: { env?: Record<string, string>; clock?: Clock; extraModules?: AppOptions['extraModules'] } = {},
+  opts: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    extraModules?: AppOptions['extraModules'];
+    /** A migrated store of the caller's (fault tests bring their own PostgreSQL cluster); the app closes it. */
+    store?: Store;
+  } = {},
 ): Promise<TestApp> {
-  const store = await createTestStore();
+  const store = opts.store ?? (await createTestStore());
   const config = loadConfig({ OPENENROLL_JOBS: 'false', LOG_LEVEL: 'silent', OPENENROLL_PUBLIC_URL: 'http://openenroll.test', ...opts.env });
   const clock = opts.clock ?? new ManualClock(new Date());
   const { tenantId, bootstrapKey } = await ensureDefaultTenant(store, clock.now());

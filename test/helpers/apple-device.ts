@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { InjectOptions } from 'fastify';
 import { expect } from 'vitest';
 import { createSignedData } from '../../src/pki/signed.js';
+import type { Store } from '../../src/store/db.js';
 import { buildPlist } from '../../src/shared/plist.js';
 import { HOUR, ManualClock, MINUTE } from '../../src/shared/time.js';
 import { startAbmSimulator, type AbmSimulator } from '../../sim/apple-dep/index.js';
@@ -190,13 +191,30 @@ export interface AdeWorld {
   close(): Promise<void>;
 }
 
+/** The server settings that point it at the simulators: Apple's DEP API, APNs, the device CA; the TLS certificate signs profiles. */
+export async function simulatorEnv(w: {
+  abm: { url: string };
+  apns: { url: string; caPem: string };
+  files: { file(name: string, content: string): string };
+  tls: { certFile: string; keyFile: string };
+}): Promise<Record<string, string>> {
+  return {
+    OPENENROLL_APPLE_DEP_URL: w.abm.url,
+    OPENENROLL_APNS_URL: w.apns.url,
+    OPENENROLL_APNS_CA_FILE: w.files.file('apns-ca.pem', w.apns.caPem),
+    OPENENROLL_APPLE_DEVICE_CA_FILE: w.files.file('device-ca.pem', (await deviceCa()).certPem),
+    OPENENROLL_PROFILE_SIGNING_CERT_FILE: w.tls.certFile,
+    OPENENROLL_PROFILE_SIGNING_KEY_FILE: w.tls.keyFile,
+  };
+}
+
 /**
  * OpenEnroll listening with TLS on localhost (OPENENROLL_PUBLIC_URL https://localhost:<port>), its DEP
  * URL the ABM simulator, its APNs URL the APNs simulator, the simulated device CA as MachineInfo anchor,
  * the TLS certificate as profile signer, a push certificate, and a token connected to an MDM server
  * at Apple. The clock starts an hour behind real time so certificates are valid for real TLS.
  */
-export async function adeWorld(opts: { env?: Record<string, string> } = {}): Promise<AdeWorld> {
+export async function adeWorld(opts: { env?: Record<string, string>; store?: Store } = {}): Promise<AdeWorld> {
   const clock = new ManualClock(Date.now() - HOUR);
   const abm = await startAbmSimulator({ clock });
   const apns = await startApnsSimulator({ caCertPem: (await applePushCa()).cert.pem, clock });
@@ -210,14 +228,10 @@ export async function adeWorld(opts: { env?: Record<string, string> } = {}): Pro
       OPENENROLL_PUBLIC_URL: publicUrl,
       OPENENROLL_TLS_CERT_FILE: tls.certFile,
       OPENENROLL_TLS_KEY_FILE: tls.keyFile,
-      OPENENROLL_APPLE_DEP_URL: abm.url,
-      OPENENROLL_APNS_URL: apns.url,
-      OPENENROLL_APNS_CA_FILE: files.file('apns-ca.pem', apns.caPem),
-      OPENENROLL_APPLE_DEVICE_CA_FILE: files.file('device-ca.pem', (await deviceCa()).certPem),
-      OPENENROLL_PROFILE_SIGNING_CERT_FILE: tls.certFile,
-      OPENENROLL_PROFILE_SIGNING_KEY_FILE: tls.keyFile,
+      ...(await simulatorEnv({ abm, apns, files, tls })),
       ...opts.env,
     },
+    ...(opts.store ? { store: opts.store } : {}),
   });
   await t.app.server.listen({ port, host: '127.0.0.1' });
   const ok: AdeWorld['ok'] = async (o, status = 200) => {

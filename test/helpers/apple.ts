@@ -1,5 +1,6 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
+import type { Store } from '../../src/store/db.js';
 import type { AppleModule } from '../../src/apple/module.js';
 import { parseCsr } from '../../src/pki/certificates.js';
 import { ManualClock } from '../../src/shared/time.js';
@@ -58,10 +59,10 @@ export interface AdeHarness {
  * An app on a ManualClock whose DEP URL is the ABM simulator (on the same clock), with an https
  * public URL (Apple only takes https enrollment URLs) and, unless told otherwise, a push certificate.
  */
-export async function adeHarness(opts: { sim?: AbmSimulatorOptions; pushCertificate?: boolean; start?: string; env?: Record<string, string> } = {}): Promise<AdeHarness> {
+export async function adeHarness(opts: { sim?: AbmSimulatorOptions; pushCertificate?: boolean; start?: string; env?: Record<string, string>; store?: Store } = {}): Promise<AdeHarness> {
   const clock = new ManualClock(opts.start ?? '2026-03-02T08:00:00.000Z');
   const sim = await startAbmSimulator({ clock, ...opts.sim });
-  const t = await createTestApp({ clock, env: { OPENENROLL_APPLE_DEP_URL: sim.url, OPENENROLL_PUBLIC_URL: PUBLIC_URL, ...opts.env } });
+  const t = await createTestApp({ clock, env: { OPENENROLL_APPLE_DEP_URL: sim.url, OPENENROLL_PUBLIC_URL: PUBLIC_URL, ...opts.env }, ...(opts.store ? { store: opts.store } : {}) });
   if (opts.pushCertificate !== false) await uploadPushCertificate(t);
   const apple = t.app.modules.find((m) => m.name === 'apple') as AppleModule;
   const h: AdeHarness = {

@@ -16,6 +16,10 @@ export interface PgCluster {
   stop(): Promise<void>;
   /** Stops and starts the server on the same port (fault tests). */
   restart(): Promise<void>;
+  /** Stops the server (fast shutdown: open sessions are terminated) and keeps its data, until startServer (fault tests). */
+  stopServer(): Promise<void>;
+  /** Starts a server stopped by stopServer again, on the same port and data. */
+  startServer(): Promise<void>;
 }
 
 function findBinDir(): string {
@@ -80,6 +84,12 @@ export async function startPgCluster(): Promise<PgCluster> {
     },
     async restart() {
       run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      start();
+    },
+    async stopServer() {
+      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    async startServer() {
       start();
     },
   };

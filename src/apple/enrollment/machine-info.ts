@@ -162,17 +162,23 @@ export function loadMachineInfoAnchors(file: string | undefined): MachineInfoAnc
 
 const MAX_CHAIN = 5;
 
+/** OpenSSL's view of a parsed certificate, made once per (cached) CertificateInfo: the anchors come with every MachineInfo. */
+const x509s = new WeakMap<CertificateInfo, crypto.X509Certificate>();
+function x509Of(c: CertificateInfo): crypto.X509Certificate {
+  let x = x509s.get(c);
+  if (!x) x509s.set(c, (x = new crypto.X509Certificate(c.der)));
+  return x;
+}
+
 /**
  * Signer first, anchor last. Walks issuers by name and signature through the message's own CA
  * certificates. Validity dates are deliberately not checked: Apple's device CA and the device
  * certificates it issued are long expired and still in use (fleet and micromdm do the same).
  */
 function chainToAnchor(signer: CertificateInfo, pool: readonly CertificateInfo[], anchors: readonly CertificateInfo[]): CertificateInfo[] | undefined {
-  const x509 = new Map<CertificateInfo, crypto.X509Certificate>();
-  const of = (c: CertificateInfo) => x509.get(c) ?? x509.set(c, new crypto.X509Certificate(c.der)).get(c)!;
   const issuedBy = (child: CertificateInfo, parent: CertificateInfo) => {
     try {
-      return of(child).checkIssued(of(parent)) && of(child).verify(of(parent).publicKey);
+      return x509Of(child).checkIssued(x509Of(parent)) && x509Of(child).verify(x509Of(parent).publicKey);
     } catch {
       return false;
     }

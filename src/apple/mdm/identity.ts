@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { parseCertificate, verifySignedData, PkiError, type CertificateInfo } from '../../pki/index.js';
+import { parseCertificate, readSignedData, PkiError, type CertificateInfo, type ReadSignedData } from '../../pki/index.js';
 
 /**
  * Who sent a device message: the signer of its Mdm-Signature (CMS SignedData, detached, over the
@@ -22,19 +22,50 @@ export class IdentityError extends Error {
 export const MAX_SIGNATURE_HEADER = 64 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-/** The certificate that signed `body`, from the Mdm-Signature header. */
-export function signerOfMdmSignature(header: string, body: Buffer): CertificateInfo {
+function signatureDer(header: string): Buffer {
   const compact = header.replace(/\s+/g, '');
   if (compact.length === 0 || compact.length > MAX_SIGNATURE_HEADER || !BASE64.test(compact)) {
     throw new IdentityError('badSignature', 'Mdm-Signature is not base64');
   }
+  return Buffer.from(compact, 'base64');
+}
+
+/** An Mdm-Signature read once: the signer it claims (before the body is read), then verified over the body. */
+export interface MdmSignature {
+  /** The certificate the signature names: nothing is verified yet, but a stranger can be refused early. */
+  claimedSigner: CertificateInfo;
+  /** The certificate that really signed `body` (the claimed one), or an IdentityError. */
+  verify(body: Buffer): CertificateInfo;
+}
+
+const badSignature = (err: unknown): never => {
+  if (err instanceof PkiError) throw new IdentityError('badSignature', `Mdm-Signature: ${err.message}`);
+  throw err;
+};
+
+export function readMdmSignature(header: string): MdmSignature {
+  const der = signatureDer(header);
+  let read: ReadSignedData;
   try {
-    const verified = verifySignedData(Buffer.from(compact, 'base64'), { detachedContent: body });
-    return verified.signer;
+    read = readSignedData(der);
   } catch (err) {
-    if (err instanceof PkiError) throw new IdentityError('badSignature', `Mdm-Signature: ${err.message}`);
-    throw err;
+    return badSignature(err);
   }
+  return {
+    claimedSigner: read.claimedSigner,
+    verify(body) {
+      try {
+        return read.verify({ detachedContent: body }).signer;
+      } catch (err) {
+        return badSignature(err);
+      }
+    },
+  };
+}
+
+/** The certificate that signed `body`, from the Mdm-Signature header. */
+export function signerOfMdmSignature(header: string, body: Buffer): CertificateInfo {
+  return readMdmSignature(header).verify(body);
 }
 
 /**

@@ -792,6 +792,8 @@ export class MdmService {
       .selectFrom('dep_devices')
       .select('enrolled_profile_id')
       .where('tenant_id', '=', tenantId)
+      // Runs at every Idle: (tenant_id, serial_number) finds the one row (the bench's 100,000-device fleet was scanned once).
+      .where('serial_number', '=', serial)
       .where('managed_device_id', '=', managedDeviceId)
       .where('enrollment_state', 'in', ['enrolled', 'pendingReset'])
       .where('deleted_at', 'is', null)

@@ -10,6 +10,8 @@ import * as m0008 from './0008_apple_mdm.js';
 import * as m0010 from './0010_mdm_core.js';
 import * as m0011 from './0011_apple_enrollment.js';
 import * as m0012 from './0012_apple_configurator.js';
+import * as m0013 from './0013_rate_limit_counters.js';
+import * as m0014 from './0014_dep_devices_by_managed_device.js';
 
 /**
  * The one ordered list of migrations for both dialects. Later capabilities append their own
@@ -27,4 +29,6 @@ export const migrations: Record<string, Migration> = {
   '0010_mdm_core': m0010,
   '0011_apple_enrollment': m0011,
   '0012_apple_configurator': m0012,
+  '0013_rate_limit_counters': m0013,
+  '0014_dep_devices_by_managed_device': m0014,
 };
