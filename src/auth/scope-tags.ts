@@ -1,6 +1,6 @@
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { Executor } from '../store/db.js';
-import { badRequest, forbidden } from '../graph/errors.js';
+import { badRequest, forbidden, invalidProperty } from '../graph/errors.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -130,4 +130,42 @@ export async function readObjectTags(
     for (const r of rows) out.get(r.object_id)?.push(r.tag_id);
   }
   return out;
+}
+
+/**
+ * Pure: the tags an object gets from a PATCH. A scoped principal changes only tags within its
+ * scope; tags it can't see stay, so it can't hide an object from another scope's admins.
+ */
+export function mergeScopeTags(current: readonly string[], requested: readonly string[], callerScope: readonly string[] | null): string[] {
+  const kept = callerScope === null ? [] : current.filter((t) => !callerScope.includes(t));
+  return [...new Set([...requested, ...kept])].sort(compareTagIds);
+}
+
+/** Tag ids are numeric strings in Intune; sort them as numbers where they are. */
+export function compareTagIds(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  if (Number.isFinite(x) && Number.isFinite(y) && x !== y) return x - y;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A PATCH of an object's roleScopeTagIds, in the caller's transaction: the caller names only tags
+ * within its scope that exist, tags outside its scope stay, and the object keeps at least one tag.
+ * Writes and returns the object's tags.
+ */
+export async function patchObjectTags(
+  trx: Executor,
+  actor: { tenantId: string; principal: Pick<Principal, 'scopeTagIds'> },
+  object: { type: string; id: string; label: string },
+  current: readonly string[],
+  requestedTags: readonly string[],
+): Promise<string[]> {
+  const requested = [...new Set(requestedTags)];
+  assertWithinScope(actor.principal, requested);
+  await assertTagsExist(trx, actor.tenantId, requested);
+  const tags = mergeScopeTags(current, requested, actor.principal.scopeTagIds);
+  if (tags.length === 0) throw invalidProperty('roleScopeTagIds', `${object.label} keeps at least one scope tag (Default is "0").`);
+  await writeObjectTags(trx, actor.tenantId, object.type, object.id, tags);
+  return tags;
 }

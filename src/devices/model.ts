@@ -420,19 +420,5 @@ export function parseDevicePatch(body: unknown, id: string): DevicePatch {
   return out;
 }
 
-/**
- * Pure: the tags a device gets from a PATCH. A scoped principal changes only tags within its
- * scope; tags it can't see stay, so it can't hide a device from another scope's admins.
- */
-export function mergeScopeTags(current: readonly string[], requested: readonly string[], callerScope: readonly string[] | null): string[] {
-  const kept = callerScope === null ? [] : current.filter((t) => !callerScope.includes(t));
-  return [...new Set([...requested, ...kept])].sort(compareTagIds);
-}
-
-/** Tag ids are numeric strings in Intune; sort them as numbers where they are. */
-export function compareTagIds(a: string, b: string): number {
-  const x = Number(a);
-  const y = Number(b);
-  if (Number.isFinite(x) && Number.isFinite(y) && x !== y) return x - y;
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+// The scope-tag rules every object type shares live with the mechanism.
+export { compareTagIds, mergeScopeTags } from '../auth/scope-tags.js';

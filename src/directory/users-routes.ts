@@ -1,8 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import { GraphError } from '../graph/errors.js';
 import { graphErrorHandler } from '../graph/error-handler.js';
-import { actorOf, contextUrl, sendEntity, type ApiVersion } from '../graph/http.js';
+import { actorOf, contextUrl, requireCsvBody, sendEntity, type ApiVersion } from '../graph/http.js';
 import { countResponse, listCollection } from '../graph/collection.js';
 import { GraphBody, IdParam, Nullable, ODataQueryString } from '../graph/schemas.js';
 import { USER_LIMITS, USER_TYPES, type UserFields } from './directory-rules.js';
@@ -126,11 +125,8 @@ export function userRoutes(users: UserService, csvImport: UserCsvImport, version
           config: write,
         },
         async (req) => {
-          const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-          if (type !== 'text/csv' || typeof req.body !== 'string') {
-            throw new GraphError(415, 'UnsupportedMediaType', "Send the file as the request body with 'Content-Type: text/csv'.");
-          }
-          const value = await csvImport.run(actorOf(req), req.body);
+          await requireCsvBody(req);
+          const value = await csvImport.run(actorOf(req), req.body as string);
           return { '@odata.context': contextUrl(req, IMPORT_RESULT_TYPE), value };
         },
       );

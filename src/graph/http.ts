@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor, Permission, Principal } from '../auth/principal.js';
-import { unauthorized } from './errors.js';
+import { GraphError, unauthorized } from './errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -72,4 +72,15 @@ export function sendEntity(
 /** A primitive function/action result: {"@odata.context":"…$metadata#Edm.String","value":…} */
 export function primitiveBody(req: FastifyRequest, edmType: string, value: unknown) {
   return { '@odata.context': contextUrl(req, edmType), value };
+}
+
+/**
+ * A CSV upload's check, as a route's preValidation hook: the file is the body, sent as text/csv.
+ * Run before the body schema, so a JSON body is 415 rather than a schema error.
+ */
+export async function requireCsvBody(req: FastifyRequest): Promise<void> {
+  const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== 'text/csv' || typeof req.body !== 'string') {
+    throw new GraphError(415, 'UnsupportedMediaType', "Send the file as the request body with 'Content-Type: text/csv'.");
+  }
 }

@@ -3,8 +3,8 @@ import { Type } from 'typebox';
 import { applySelect, countCollection, listCollection } from '../../graph/collection.js';
 import { graphErrorHandler } from '../../graph/error-handler.js';
 import { hasPermission } from '../../auth/principal.js';
-import { badRequest, forbidden, GraphError, notFound } from '../../graph/errors.js';
-import { actorOf, contextUrl, entityBody, primitiveBody, sendEntity } from '../../graph/http.js';
+import { badRequest, forbidden, notFound } from '../../graph/errors.js';
+import { actorOf, contextUrl, entityBody, primitiveBody, requireCsvBody, sendEntity } from '../../graph/http.js';
 import { parseQueryOptions } from '../../graph/odata/query-options.js';
 import type { PseudoSettingHandler } from '../ade/admin/routes.js';
 import { APPLE_DEVICE_TYPE, CONFIGURATOR_LIMITS, CONFIGURATOR_PROFILE_TYPE, toDeviceEntity } from './configurator-rules.js';
@@ -151,13 +151,7 @@ export function configuratorAdminRoutes(service: ConfiguratorService): FastifyPl
       `${BASE}/:id/importedAppleDeviceIdentities/importCsv`,
       {
         bodyLimit: CONFIGURATOR_LIMITS.csvBytes,
-        // Before the body schema, so a JSON body is 415 rather than a schema error.
-        preValidation: async (req) => {
-          const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-          if (contentType !== 'text/csv' || typeof req.body !== 'string') {
-            throw new GraphError(415, 'UnsupportedMediaType', "Send the file as the request body with 'Content-Type: text/csv'.");
-          }
-        },
+        preValidation: requireCsvBody,
         schema: {
           tags,
           consumes: ['text/csv'],

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { Actor, Principal } from '../../auth/principal.js';
-import { assertTagsExist, assertWithinScope, deleteObjectTags, readObjectTags, tagsForNewObject, whereVisible, writeObjectTags } from '../../auth/scope-tags.js';
-import { compareTagIds, mergeScopeTags } from '../../devices/model.js';
+import { assertTagsExist, deleteObjectTags, readObjectTags, tagsForNewObject, whereVisible, writeObjectTags, patchObjectTags } from '../../auth/scope-tags.js';
+import { compareTagIds } from '../../devices/model.js';
 import { badRequest, conflict, GraphError, invalidProperty, notFound } from '../../graph/errors.js';
 import type { EntityModel } from '../../graph/odata/model.js';
 import type { EnrollmentGate, EnrollmentRequest } from '../../enrollment-policy/gate/gate.js';
@@ -200,12 +200,7 @@ export class ConfiguratorService {
       const beforeTags = (await readObjectTags(trx, actor.tenantId, CONFIGURATOR_PROFILE_OBJECT, [id])).get(id)!.sort(compareTagIds);
       let tags = beforeTags;
       if (patch.roleScopeTagIds !== undefined) {
-        const requested = [...new Set(patch.roleScopeTagIds)];
-        assertWithinScope(actor.principal, requested);
-        await assertTagsExist(trx, actor.tenantId, requested);
-        tags = mergeScopeTags(beforeTags, requested, actor.principal.scopeTagIds);
-        if (tags.length === 0) throw invalidProperty('roleScopeTagIds', 'an object keeps at least one scope tag (Default is "0").');
-        await writeObjectTags(trx, actor.tenantId, CONFIGURATOR_PROFILE_OBJECT, id, tags);
+        tags = await patchObjectTags(trx, actor, { type: CONFIGURATOR_PROFILE_OBJECT, id, label: 'an object' }, beforeTags, patch.roleScopeTagIds);
       }
       const after: ConfiguratorProfilesTable = { ...before, ...columnsOf(settings), updated_at: this.deps.clock.now().toISOString() };
       await trx.updateTable('configurator_profiles').set({ ...columnsOf(settings), updated_at: after.updated_at }).where('tenant_id', '=', actor.tenantId).where('id', '=', id).execute();

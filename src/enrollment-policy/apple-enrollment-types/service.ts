@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { Actor } from '../../auth/principal.js';
-import { assertTagsExist, assertWithinScope, deleteObjectTags, readObjectTags, tagsForNewObject, whereVisible, writeObjectTags } from '../../auth/scope-tags.js';
-import { compareTagIds, mergeScopeTags } from '../../devices/model.js';
+import { assertTagsExist, deleteObjectTags, readObjectTags, tagsForNewObject, whereVisible, writeObjectTags, patchObjectTags } from '../../auth/scope-tags.js';
+import { compareTagIds } from '../../devices/model.js';
 import { invalidProperty, notFound } from '../../graph/errors.js';
 import type { Clock } from '../../shared/time.js';
 import type { Executor, Store, Trx } from '../../store/db.js';
@@ -159,12 +159,7 @@ export class AppleEnrollmentTypeService {
       };
       let tags = beforeTags;
       if (patch.roleScopeTagIds !== undefined) {
-        const requested = [...new Set(patch.roleScopeTagIds)];
-        assertWithinScope(actor.principal, requested);
-        await assertTagsExist(trx, actor.tenantId, requested);
-        tags = mergeScopeTags(beforeTags, requested, actor.principal.scopeTagIds);
-        if (tags.length === 0) throw invalidProperty('roleScopeTagIds', 'an object keeps at least one scope tag (Default is "0").');
-        await writeObjectTags(trx, actor.tenantId, APPLE_PROFILE_OBJECT, id, tags);
+        tags = await patchObjectTags(trx, actor, { type: APPLE_PROFILE_OBJECT, id, label: 'an object' }, beforeTags, patch.roleScopeTagIds);
       }
       await trx
         .updateTable('apple_enrollment_type_profiles')

@@ -2,8 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { countResponse, listCollection } from '../../graph/collection.js';
 import { graphErrorHandler } from '../../graph/error-handler.js';
-import { GraphError } from '../../graph/errors.js';
-import { actorOf, contextUrl, sendEntity } from '../../graph/http.js';
+import { actorOf, contextUrl, requireCsvBody, sendEntity } from '../../graph/http.js';
 import type { EntityModel } from '../../graph/odata/model.js';
 import { GraphBody, IdParam, Nullable, ODataQueryString, ODataType } from '../../graph/schemas.js';
 import { CORPORATE_IDENTIFIER_LIMITS as LIMITS, ENROLLMENT_STATES, IDENTITY_PLATFORMS, IDENTITY_TYPES, type IdentityType } from './rules.js';
@@ -185,13 +184,7 @@ export function corporateIdentifierRoutes(service: CorporateIdentifierService): 
       bulk.post(
         `/${BASE}/importCsv`,
         {
-          // Before the body schema, so a JSON body is 415 rather than a schema error.
-          preValidation: async (req) => {
-            const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-            if (contentType !== 'text/csv' || typeof req.body !== 'string') {
-              throw new GraphError(415, 'UnsupportedMediaType', "Send the file as the request body with 'Content-Type: text/csv'.");
-            }
-          },
+          preValidation: requireCsvBody,
           schema: {
             tags,
             consumes: ['text/csv'],

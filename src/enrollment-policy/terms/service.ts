@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { systemActor, type Actor } from '../../auth/principal.js';
-import { assertTagsExist, assertWithinScope, deleteObjectTags, readObjectTags, tagsForNewObject, whereVisible, writeObjectTags } from '../../auth/scope-tags.js';
-import { compareTagIds, mergeScopeTags } from '../../devices/model.js';
+import { assertTagsExist, deleteObjectTags, readObjectTags, tagsForNewObject, whereVisible, writeObjectTags, patchObjectTags } from '../../auth/scope-tags.js';
+import { compareTagIds } from '../../devices/model.js';
 import { badRequest, conflict, invalidProperty, notFound } from '../../graph/errors.js';
 import type { ApiVersion } from '../../graph/http.js';
 import type { Clock } from '../../shared/time.js';
@@ -124,12 +124,7 @@ export class TermsService {
       checkUserFacingText({ title: after.title, bodyText: after.body_text });
       let tags = beforeTags;
       if (patch.roleScopeTagIds !== undefined) {
-        const requested = [...new Set(patch.roleScopeTagIds)];
-        assertWithinScope(actor.principal, requested);
-        await assertTagsExist(trx, actor.tenantId, requested);
-        tags = mergeScopeTags(beforeTags, requested, actor.principal.scopeTagIds);
-        if (tags.length === 0) throw invalidProperty('roleScopeTagIds', 'an object keeps at least one scope tag (Default is "0").');
-        await writeObjectTags(trx, actor.tenantId, TERMS_OBJECT, id, tags);
+        tags = await patchObjectTags(trx, actor, { type: TERMS_OBJECT, id, label: 'an object' }, beforeTags, patch.roleScopeTagIds);
       }
       const { id: _id, tenant_id: _t, created_at: _c, ...set } = after;
       await trx.updateTable('terms_and_conditions').set(set).where('tenant_id', '=', actor.tenantId).where('id', '=', id).execute();

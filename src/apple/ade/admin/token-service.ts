@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../../../audit/audit-log.js';
-import { canSee, assertTagsExist, assertWithinScope, deleteObjectTags, readObjectTags, tagsForNewObject, writeObjectTags } from '../../../auth/scope-tags.js';
+import { canSee, assertTagsExist, deleteObjectTags, readObjectTags, tagsForNewObject, writeObjectTags, patchObjectTags } from '../../../auth/scope-tags.js';
 import { hasPermission, type Actor } from '../../../auth/principal.js';
-import { compareTagIds, mergeScopeTags } from '../../../devices/model.js';
+import { compareTagIds } from '../../../devices/model.js';
 import { badRequest, conflict, forbidden, GraphError, invalidProperty, serviceUnavailable } from '../../../graph/errors.js';
 import type { JobScheduler } from '../../../jobs/scheduler.js';
 import { parseCertificate } from '../../../pki/certificates.js';
@@ -177,13 +177,7 @@ export class AdeTokenService {
       const before = await this.row(actor, id, trx, true);
       const beforeEntity = await this.entity(actor.tenantId, before, trx);
       if (patch.roleScopeTagIds !== undefined) {
-        const requested = [...new Set(patch.roleScopeTagIds)];
-        assertWithinScope(actor.principal, requested);
-        await assertTagsExist(trx, actor.tenantId, requested);
-        const current = beforeEntity.roleScopeTagIds as string[];
-        const tags = mergeScopeTags(current, requested, actor.principal.scopeTagIds);
-        if (tags.length === 0) throw invalidProperty('roleScopeTagIds', 'an enrollment program token keeps at least one scope tag (Default is "0").');
-        await writeObjectTags(trx, actor.tenantId, DEP_TOKEN_OBJECT, id, tags);
+        await patchObjectTags(trx, actor, { type: DEP_TOKEN_OBJECT, id, label: 'an enrollment program token' }, beforeEntity.roleScopeTagIds as string[], patch.roleScopeTagIds);
       }
       const set: Partial<DepTokensTable> = { updated_at: this.deps.clock.now().toISOString() };
       if (patch.tokenName !== undefined) set.token_name = patch.tokenName?.trim() || null;
