@@ -278,7 +278,7 @@ describe('ADE iPhone: enrollment completion and the command channel', () => {
     });
 
     it('InstallProfile carries the profile as data', async () => {
-      const mobileconfig = fixture('enroll-scep-mdm.mobileconfig', new URL('../../../shared/spec/fixtures/apple/', import.meta.url));
+      const mobileconfig = fixture('enroll-scep-mdm.mobileconfig', new URL('../fixtures/public/apple/', import.meta.url));
       const created = await h.ok({ method: 'POST', url: cmdUrl(), payload: { requestType: 'InstallProfile', payload: { Payload: mobileconfig.toString('base64') } } }, 201);
       expect(created.payload.Payload).toBe(mobileconfig.toString('base64'));
       const row = await h.t.store.db.selectFrom('mdm_commands').select('command_plist').where('uuid', '=', created.id).executeTakeFirstOrThrow();

@@ -22,7 +22,7 @@ export const FIXTURE_TOPIC = 'com.apple.mgmt.External.e0bd1eac-1f17-4c8e-8a63-dd
 export const CHECKIN = 'application/x-apple-aspen-mdm-checkin';
 export const COMMAND = 'application/x-apple-aspen-mdm';
 export const MANAGED_DEVICES = '/beta/deviceManagement/managedDevices';
-export const SHARED_FIXTURES = new URL('../../../shared/spec/fixtures/apple/', import.meta.url);
+export const SHARED_FIXTURES = new URL('../fixtures/public/apple/', import.meta.url);
 export const OUR_FIXTURES = new URL('./fixtures/mdm/', import.meta.url);
 
 /** A fixture's exact bytes (what the device signed). */

@@ -16,7 +16,7 @@ import { PUBLIC_URL, scepHarness, TOPIC, type ScepHarness } from './scep-support
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
-const FIXTURE = '../shared/spec/fixtures/apple/enroll-scep-mdm.mobileconfig';
+const FIXTURE = new URL('../fixtures/public/apple/enroll-scep-mdm.mobileconfig', import.meta.url);
 const python = spawnSync('python3', ['-c', 'import plistlib']).status === 0;
 const plistutil = spawnSync('plistutil', ['--version']).status === 0;
 if (!python) console.warn('profile tests: python3 is missing, so the plistlib checks are skipped');

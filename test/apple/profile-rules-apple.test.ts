@@ -20,7 +20,7 @@ import {
 
 x509.cryptoProvider.set('default', webcrypto as never);
 
-const FIXTURES = new URL('../../../shared/spec/fixtures/apple/', import.meta.url);
+const FIXTURES = new URL('../fixtures/public/apple/', import.meta.url);
 const fixture = (name: string): unknown => {
   const file = new URL(name, FIXTURES);
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;

@@ -31,7 +31,7 @@ const TYPE: Record<DepProfilePlatform, string> = { iOS: '#microsoft.graph.depIOS
 const OPTIONS = { serverUrl: 'https://mdm.contoso.example', enrollmentUrl: '/ade/enroll', configurationWebUrl: '/ade/sign-in', orgMagic: 'contoso' };
 
 const addFormats = addFormatsModule as unknown as <T>(ajv: T) => T;
-const fixtureFile = new URL('../../../shared/spec/fixtures/apple/schema-dep-Profile.json', import.meta.url);
+const fixtureFile = new URL('../fixtures/public/apple/schema-dep-Profile.json', import.meta.url);
 const appleSchema: object = fs.existsSync(fixtureFile) ? (JSON.parse(fs.readFileSync(fixtureFile, 'utf8')) as object) : APPLE_PROFILE_SCHEMA;
 const appleCheck = addFormats(new Ajv2020({ strict: false })).compile(appleSchema);
 // Fastify's body validation: Ajv 8 with the options src/server/app.ts sets.

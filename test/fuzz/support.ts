@@ -144,7 +144,7 @@ export async function heapBounded(run: (sample: () => void) => unknown): Promise
 }
 
 const MDM_FIXTURES = new URL('../apple/fixtures/mdm/', import.meta.url);
-const SHARED_APPLE_FIXTURES = new URL('../../../shared/spec/fixtures/apple/', import.meta.url);
+const SHARED_APPLE_FIXTURES = new URL('../fixtures/public/apple/', import.meta.url);
 
 /** Every public and recorded property list sample (check-ins, reports, a .mobileconfig). */
 export function plistSamples(): { name: string; bytes: Buffer }[] {
@@ -160,7 +160,7 @@ export function plistSamples(): { name: string; bytes: Buffer }[] {
 
 /** A shared fixture file, or undefined when the checkout has no ../shared. */
 export function sharedFixture(path: string): Buffer | undefined {
-  const url = new URL(path, new URL('../../../shared/spec/fixtures/', import.meta.url));
+  const url = new URL(path, new URL('../fixtures/public/', import.meta.url));
   return fs.existsSync(url) ? fs.readFileSync(url) : undefined;
 }
 

@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/shared/time.js';
 import { startAbmSimulator, type AbmSimulator } from '../../sim/apple-dep/index.js';
 import { connectServer, Dep, tokenRecipient } from './abm-helpers.js';
 
-const FIXTURES = '/work/shared/spec/fixtures/apple';
+const FIXTURES = new URL('../fixtures/public/apple/', import.meta.url).pathname.replace(/\/$/, '');
 const base = { profile_name: 'Corporate iPhones', url: 'https://mdm.example.com/mdm/enroll', is_mdm_removable: true };
 
 describe('ABM simulator: profiles', () => {
