@@ -1,7 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
+  type SchemaMetadata,
+  type TableMetadata,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
@@ -82,6 +93,37 @@ function withStatementCache(sqlite: SqliteDatabase.Database): { prepare(sql: str
   };
 }
 
+/**
+ * What the migrator asks about tables, answered for our own schema only. Kysely's PostgreSQL
+ * introspector reads every schema's columns (with pg_get_serial_sequence), so a schema another
+ * deployment or test run drops at that moment failed our start with "schema … does not exist".
+ */
+class CurrentSchemaIntrospector implements DatabaseIntrospector {
+  constructor(private readonly db: Kysely<unknown>) {}
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(this.db);
+    return rows;
+  }
+
+  async getTables(): Promise<TableMetadata[]> {
+    const { rows } = await sql<{ name: string; schema: string; is_view: boolean }>`
+      select table_name as name, table_schema as schema, table_type = 'VIEW' as is_view
+      from information_schema.tables where table_schema = current_schema()`.execute(this.db);
+    return rows.map((r) => ({ name: r.name, schema: r.schema, isView: r.is_view, columns: [] }));
+  }
+
+  async getMetadata(): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables() };
+  }
+}
+
+class SchemaScopedPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
+  }
+}
+
 function createPostgresStore(opts: StoreOptions): Store {
   const schema = opts.pgSchema;
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`invalid PostgreSQL schema name "${schema}"`);
@@ -103,7 +145,7 @@ function createPostgresStore(opts: StoreOptions): Store {
   // Its query fails with the same error (the request answers 503) and the pool drops it on release.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
   const store = wrap(db, 'postgres', async () => {
     await db.destroy();
   });

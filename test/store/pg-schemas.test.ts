@@ -19,6 +19,31 @@ describe.runIf(testDialect() === 'postgres')('PostgreSQL schemas side by side', 
     }
   };
 
+  it('migrates while other schemas come and go in the same database', async () => {
+    const schemas = Array.from({ length: 3 }, () => `mig_${crypto.randomBytes(5).toString('hex')}`);
+    const stores = schemas.map((pgSchema) => createStore({ databaseUrl: pgUrl(), pgSchema, poolSize: 2 }));
+    const churn = new pg.Client({ connectionString: pgUrl() });
+    await churn.connect();
+    let stop = false;
+    // Another deployment's (or test run's) schemas, created with a serial column and dropped again, over and over.
+    const churning = (async () => {
+      for (let i = 0; !stop; i++) {
+        const other = `churn_${crypto.randomBytes(4).toString('hex')}`;
+        await churn.query(`CREATE SCHEMA ${other}; CREATE TABLE ${other}.t (id serial primary key, v text)`);
+        await churn.query(`DROP SCHEMA ${other} CASCADE`);
+      }
+    })();
+    try {
+      for (let round = 0; round < 3; round++) await Promise.all(stores.map((s) => s.migrate()));
+    } finally {
+      stop = true;
+      await churning;
+      await churn.end();
+      await Promise.all(stores.map((s) => s.close()));
+      await dropSchemas(schemas);
+    }
+  });
+
   it('migrates fresh schemas at once, and again while the others exist, each with its own migration tables', async () => {
     const schemas = Array.from({ length: 4 }, () => `mig_${crypto.randomBytes(5).toString('hex')}`);
     const stores = schemas.map((pgSchema) => createStore({ databaseUrl: pgUrl(), pgSchema, poolSize: 2 }));
