@@ -1,4 +1,5 @@
 import type { ManagedDevicesTable } from '../store/schema.js';
+import { matchText } from '../shared/text-match.js';
 
 /**
  * The subset of Entra's dynamic-membership rule syntax that enrollment uses: device rules such as
@@ -275,29 +276,11 @@ export function printMembershipRule(node: RuleNode): string {
   }
 }
 
-function compareStrings(op: StringOperator, actual: string | null, expected: string): boolean {
-  const a = (actual ?? '').toLowerCase();
-  const e = expected.toLowerCase();
-  switch (op) {
-    case 'eq':
-      return a === e;
-    case 'ne':
-      return a !== e;
-    case 'startsWith':
-      return a.startsWith(e);
-    case 'notStartsWith':
-      return !a.startsWith(e);
-    case 'contains':
-      return a.includes(e);
-    case 'notContains':
-      return !a.includes(e);
-  }
-}
 
 export function evaluateMembershipRule(node: RuleNode, facts: DeviceFacts): boolean {
   switch (node.kind) {
     case 'compare':
-      return compareStrings(node.op, facts[node.property], node.value);
+      return matchText(node.op, facts[node.property], node.value);
     case 'bool':
       return facts[node.property] === node.value;
     case 'not':

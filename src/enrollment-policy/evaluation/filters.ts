@@ -1,5 +1,6 @@
 import type { RestrictionPlatform } from './types.js';
 import { compareVersions, parseDeviceVersion } from './versions.js';
+import { matchText } from '../../shared/text-match.js';
 
 /**
  * Intune assignment filter rules: `(device.manufacturer -eq "Samsung") and (device.osVersion -startsWith "17")`.
@@ -397,26 +398,7 @@ function lookup(props: FilterDeviceProperties, property: FilterProperty): string
 function compareText(op: TextOperator, actual: string | null, expected: string | null): boolean {
   // null literal: "has no value"; a missing value compares as "" for the text operators.
   if (expected === null) return op === 'eq' ? !actual : !!actual;
-  const a = (actual ?? '').toLowerCase();
-  const e = expected.toLowerCase();
-  switch (op) {
-    case 'eq':
-      return a === e;
-    case 'ne':
-      return a !== e;
-    case 'startsWith':
-      return a.startsWith(e);
-    case 'notStartsWith':
-      return !a.startsWith(e);
-    case 'endsWith':
-      return a.endsWith(e);
-    case 'notEndsWith':
-      return !a.endsWith(e);
-    case 'contains':
-      return a.includes(e);
-    case 'notContains':
-      return !a.includes(e);
-  }
+  return matchText(op, actual, expected);
 }
 
 function compareVersion(op: VersionOperator, actual: string | null, expected: string | null): boolean {
