@@ -38,9 +38,26 @@ export interface HttpsTransportOptions {
   allowHttp?: boolean;
 }
 
+/**
+ * One TLS trust store per set of anchors, shared by every device that trusts the same ones (a
+ * phone's root store is built once too). Passing `ca` per connection instead re-parses ~140 roots
+ * for every handshake and makes the agent hash their text into every request's pool key.
+ */
+const trustStores = new Map<string, tls.SecureContext>();
+
+function trustStore(anchors: readonly string[]): tls.SecureContext {
+  const key = anchors.join('\n');
+  let context = trustStores.get(key);
+  if (!context) {
+    context = tls.createSecureContext({ ca: [...tls.rootCertificates, ...anchors] });
+    trustStores.set(key, context);
+  }
+  return context;
+}
+
 export function httpsTransport(opts: HttpsTransportOptions): Transport & { close(): void } {
   const ca = [...tls.rootCertificates, ...opts.trustAnchors];
-  const agent = new https.Agent({ keepAlive: true, ca, maxSockets: 8 });
+  const agent = new https.Agent({ keepAlive: true, secureContext: trustStore(opts.trustAnchors), maxSockets: 8 });
   const plainAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   const send: Transport = (req) =>
     new Promise<HttpResponse>((resolve, reject) => {

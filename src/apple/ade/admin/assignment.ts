@@ -342,6 +342,9 @@ export class AdeAssignments implements AdeAssigner {
    */
   async assignDefaultProfiles(tenantId: string, tokenId: string, serials: readonly string[], api: DepApi): Promise<void> {
     if (serials.length === 0) return;
+    // The usual first sync: no default profile yet, so nothing to mark (setDefaultProfile marks the stored devices itself).
+    const defaults = await this.deps.store.db.selectFrom('dep_tokens').select(['default_ios_profile_id', 'default_macos_profile_id']).where('tenant_id', '=', tenantId).where('id', '=', tokenId).executeTakeFirst();
+    if (!defaults?.default_ios_profile_id && !defaults?.default_macos_profile_id) return;
     const marked = await this.deps.store.transaction(async (trx) => {
       const n = await this.markPending(trx, tenantId, tokenId, { serials });
       if (n > 0) await this.scheduleAssign(trx, tenantId, tokenId);
