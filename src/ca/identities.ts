@@ -7,6 +7,7 @@ import { DAY, type Clock } from '../shared/time.js';
 import type { Executor, Trx } from '../store/db.js';
 import type { IssuedCertificatesTable } from '../store/schema.js';
 import { CertificateAuthorityError, LEAF_BACKDATE_MS, type CertificateAuthority } from './authority.js';
+import { RecentCache } from '../shared/recent-cache.js';
 
 /** Device identity certificates: issued by the tenant CA, recorded, bound to an intent and then an enrollment. */
 
@@ -41,12 +42,11 @@ const normalizeThumbprint = (t: string) => t.trim().toUpperCase();
  * changes (validity, revocation and the record are still checked every time). Only successes are
  * kept; bounded, the oldest entry goes first.
  */
-const issuedByCaSeen = new Set<string>();
-const ISSUED_BY_CA_SEEN_MAX = 20_000;
+const issuedByCaSeen = new RecentCache<true>(20_000);
 
 function issuedByCa(certificate: CertificateInfo, caCertificate: CertificateInfo, caX509: crypto.X509Certificate): boolean {
   const key = `${caCertificate.sha256Thumbprint}:${certificate.sha256Thumbprint}`;
-  if (issuedByCaSeen.has(key)) return true;
+  if (issuedByCaSeen.get(key)) return true;
   let x509: crypto.X509Certificate;
   try {
     x509 = new crypto.X509Certificate(certificate.der);
@@ -54,9 +54,7 @@ function issuedByCa(certificate: CertificateInfo, caCertificate: CertificateInfo
     return false;
   }
   if (!x509.checkIssued(caX509) || !x509.verify(caX509.publicKey)) return false;
-  if (issuedByCaSeen.size >= ISSUED_BY_CA_SEEN_MAX) issuedByCaSeen.delete(issuedByCaSeen.values().next().value!);
-  issuedByCaSeen.add(key);
-  return true;
+  return issuedByCaSeen.set(key, true);
 }
 
 export class DeviceIdentities implements IdentityVerifier {

@@ -13,6 +13,56 @@ export function parseBer(der: Uint8Array, what: string): asn1js.AsnType {
   return parsed.result;
 }
 
+/** Where one DER element lies in a buffer: its first tag byte, and its value's start and end. */
+export interface DerElement {
+  tag: number;
+  start: number;
+  valueStart: number;
+  end: number;
+}
+
+/**
+ * The element at `at`, read from its header only (nothing inside is decoded), when it is plain DER
+ * within `limit`: a one-byte tag and a definite length. Undefined otherwise (BER's indefinite
+ * lengths, high tag numbers, lengths past the limit); callers then decode the whole thing with asn1js.
+ */
+export function derElementAt(bytes: Uint8Array, at: number, limit = bytes.length): DerElement | undefined {
+  if (at + 2 > limit) return undefined;
+  const tag = bytes[at]!;
+  if ((tag & 0x1f) === 0x1f) return undefined;
+  let length = bytes[at + 1]!;
+  let valueStart = at + 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    if (octets === 0 || octets > 4 || valueStart + octets > limit) return undefined;
+    length = 0;
+    for (let i = 0; i < octets; i++) length = length * 256 + bytes[valueStart + i]!;
+    valueStart += octets;
+  }
+  const end = valueStart + length;
+  return end <= limit ? { tag, start: at, valueStart, end } : undefined;
+}
+
+/** The elements inside a constructed one, when they are plain DER and fill it exactly. */
+export function derChildren(bytes: Uint8Array, parent: DerElement): DerElement[] | undefined {
+  const out: DerElement[] = [];
+  for (let at = parent.valueStart; at < parent.end; ) {
+    const child = derElementAt(bytes, at, parent.end);
+    if (!child) return undefined;
+    out.push(child);
+    at = child.end;
+  }
+  return out;
+}
+
+/** One element decoded by asn1js, which must read exactly its bytes. */
+export function decodeElement(bytes: Uint8Array, element: DerElement, what: string): asn1js.AsnType {
+  const slice = bytes.slice(element.start, element.end);
+  const parsed = asn1js.fromBER(slice);
+  if (parsed.offset !== slice.length || parsed.result.error) throw new PkiError('malformed', `${what} isn't valid DER/BER.`);
+  return parsed.result;
+}
+
 export function parseContentInfo(der: Uint8Array, what: string): pkijs.ContentInfo {
   const asn = parseBer(der, what);
   try {

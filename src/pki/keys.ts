@@ -1,6 +1,7 @@
 import crypto, { webcrypto } from 'node:crypto';
 import { promisify } from 'node:util';
 import { guard, PkiError } from './errors.js';
+import { RecentCache } from '../shared/recent-cache.js';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
@@ -36,8 +37,7 @@ export function loadPrivateKey(key: string | Uint8Array | crypto.KeyObject): cry
  * KeyObject from SPKI costs more than the RSA verification. KeyObjects are immutable, so sharing is
  * safe. Bounded; the oldest entry goes first.
  */
-const publicKeys = new Map<string, crypto.KeyObject>();
-const PUBLIC_KEYS_MAX = 20_000;
+const publicKeys = new RecentCache<crypto.KeyObject>(20_000);
 /** The public half of each private key (and its JWK), derived once per KeyObject. */
 const publicHalves = new WeakMap<crypto.KeyObject, crypto.KeyObject>();
 const jwks = new WeakMap<crypto.KeyObject, crypto.JsonWebKey>();
@@ -52,14 +52,9 @@ export function loadPublicKey(key: string | Uint8Array | crypto.KeyObject): cryp
   }
   // The hash, not the encoding, as the map key: 44 characters instead of ~400 per cached key.
   const cacheKey = crypto.createHash('sha256').update(typeof key === 'string' ? `p:${key}` : Buffer.from(key.buffer, key.byteOffset, key.byteLength)).digest('base64');
-  const known = publicKeys.get(cacheKey);
-  if (known) return known;
-  const loaded = guard('The public key', () =>
-    typeof key === 'string' ? crypto.createPublicKey(key) : crypto.createPublicKey({ key: Buffer.from(key), format: 'der', type: 'spki' }),
+  return publicKeys.getOrCreate(cacheKey, () =>
+    guard('The public key', () => (typeof key === 'string' ? crypto.createPublicKey(key) : crypto.createPublicKey({ key: Buffer.from(key), format: 'der', type: 'spki' }))),
   );
-  if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
-  publicKeys.set(cacheKey, loaded);
-  return loaded;
 }
 
 export function spkiDer(key: string | Uint8Array | crypto.KeyObject): Buffer {

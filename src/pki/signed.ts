@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { CONTENT_TYPE_NAMES, octetBytes, parseBer, parseContentInfo } from './asn1.js';
+import { RecentCache } from '../shared/recent-cache.js';
+import { CONTENT_TYPE_NAMES, decodeElement, derChildren, derElementAt, octetBytes, parseBer, parseContentInfo } from './asn1.js';
 import { certificateDer, parseCertificate, type CertificateInfo } from './certificates.js';
 import { guard, PkiError } from './errors.js';
 import { loadPrivateKey, loadPublicKey, samePublicKey } from './keys.js';
@@ -216,6 +217,78 @@ export function buildChain(leaf: CertificateInfo, pool: readonly CertificateInfo
   throw new PkiError('untrusted', `The signer "${leaf.subject.text}" doesn't chain to a trusted certificate.`);
 }
 
+/** SignedData's fields: version, digestAlgorithms, encapContentInfo and signerInfos decoded, the certificates read. */
+export interface SignedDataFields {
+  version: asn1js.AsnType | undefined;
+  digestAlgorithms: asn1js.AsnType | undefined;
+  encap: asn1js.AsnType | undefined;
+  signerInfos: asn1js.AsnType | undefined;
+  fieldCount: number;
+  certs: MessageCertificate[];
+}
+
+// SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo, [0] certificates?, [1] crls?, signerInfos SET }
+function fieldsOf(fields: readonly asn1js.AsnType[], certs: (certificateSet: asn1js.AsnType | undefined) => MessageCertificate[]): SignedDataFields {
+  return {
+    version: fields[0],
+    digestAlgorithms: fields[1],
+    encap: fields[2],
+    signerInfos: fields[fields.length - 1],
+    fieldCount: fields.length,
+    certs: certs(fields.slice(3, -1).find((f) => isContext(f, 0))),
+  };
+}
+
+/** The whole message decoded by asn1js (BER included). */
+export function signedDataFields(input: Uint8Array): SignedDataFields {
+  const info = parseContentInfo(input, 'The signed message');
+  if (info.contentType !== OID.signedData) throw new PkiError('malformed', `The message is CMS ${CONTENT_TYPE_NAMES[info.contentType] ?? info.contentType}, not SignedData.`);
+  if (!(info.content instanceof asn1js.Sequence)) throw malformed('structure');
+  return fieldsOf(childrenOf(info.content), (set) => childrenOf(set).flatMap((c) => messageCertificate(c) ?? []));
+}
+
+const SIGNED_DATA_OID_DER = Buffer.from('06092a864886f70d010702', 'hex');
+const SEQUENCE = 0x30;
+const CONTEXT_0 = 0xa0; // [0], constructed: ContentInfo's content and SignedData's certificates
+
+/**
+ * The same from plain DER (every Mdm-Signature), without decoding the certificates: a device sends
+ * the same certificate with every message, and asn1js decoding it was the largest cost of an idle
+ * check-in. Each certificate's bytes are looked up by their hash (decoded once); the other fields
+ * are decoded by asn1js one by one. Undefined for anything else (BER, another content type, damage),
+ * which then takes the whole-message path and its errors.
+ */
+export function signedDataFieldsFromDer(input: Uint8Array): SignedDataFields | undefined {
+  const outer = derElementAt(input, 0);
+  if (!outer || outer.tag !== SEQUENCE || input.subarray(outer.end).some((b) => b !== 0)) return undefined;
+  const info = derChildren(input, outer);
+  if (info?.length !== 2 || info[1]!.tag !== CONTEXT_0 || !SIGNED_DATA_OID_DER.equals(input.subarray(info[0]!.start, info[0]!.end))) return undefined;
+  const inner = derChildren(input, info[1]!);
+  if (inner?.length !== 1 || inner[0]!.tag !== SEQUENCE) return undefined;
+  const elements = derChildren(input, inner[0]!);
+  if (!elements || elements.length < 4) return undefined;
+  const certificateSet = elements.slice(3, -1).find((e) => e.tag === CONTEXT_0);
+  const certificates = certificateSet ? derChildren(input, certificateSet) : [];
+  if (!certificates) return undefined;
+  try {
+    const fields = elements.map((e) => (e === certificateSet ? new asn1js.Null() : decodeElement(input, e, 'The signed message')));
+    return fieldsOf(fields, () => certificates.flatMap((c) => (c.tag === SEQUENCE ? knownMessageCertificate(input.subarray(c.start, c.end)) : [])));
+  } catch {
+    // Not plain DER after all (asn1js also throws RangeErrors): the whole-message decoder decides and words the refusal.
+    return undefined;
+  }
+}
+
+/** Message certificates by their DER's SHA-256 (decoded once). */
+const messageCertificates = new RecentCache<MessageCertificate>(20_000);
+
+function knownMessageCertificate(certDer: Uint8Array): MessageCertificate {
+  return messageCertificates.getOrCreate(crypto.createHash('sha256').update(certDer).digest('base64'), () => {
+    const block = decodeElement(certDer, { tag: SEQUENCE, start: 0, valueStart: 0, end: certDer.length }, 'A certificate of the signed message');
+    return messageCertificate(block)!;
+  });
+}
+
 /**
  * A SignedData read but not yet verified: its first signer's certificate is known (for refusing a
  * stranger before a detached content has even arrived), and `verify` checks it over the content
@@ -234,14 +307,8 @@ export interface ReadSignedData {
  */
 export function readSignedData(input: Uint8Array): ReadSignedData {
   return guard('The signed message', () => {
-    const info = parseContentInfo(input, 'The signed message');
-    if (info.contentType !== OID.signedData) throw new PkiError('malformed', `The message is CMS ${CONTENT_TYPE_NAMES[info.contentType] ?? info.contentType}, not SignedData.`);
-    // SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo, [0] certificates?, [1] crls?, signerInfos SET }
-    if (!(info.content instanceof asn1js.Sequence)) throw malformed('structure');
-    const fields = childrenOf(info.content);
-    const [version, digestAlgorithms, encap] = fields;
-    const signerInfos = fields[fields.length - 1];
-    if (!(version instanceof asn1js.Integer) || !(digestAlgorithms instanceof asn1js.Set) || !(encap instanceof asn1js.Sequence) || !(signerInfos instanceof asn1js.Set) || fields.length < 4) {
+    const { version, digestAlgorithms, encap, signerInfos, fieldCount, certs } = signedDataFieldsFromDer(input) ?? signedDataFields(input);
+    if (!(version instanceof asn1js.Integer) || !(digestAlgorithms instanceof asn1js.Set) || !(encap instanceof asn1js.Sequence) || !(signerInfos instanceof asn1js.Set) || fieldCount < 4) {
       throw malformed('structure');
     }
     const [eContentTypeBlock, eContentBlock] = childrenOf(encap);
@@ -252,8 +319,6 @@ export function readSignedData(input: Uint8Array): ReadSignedData {
       if (!isContext(eContentBlock, 0) || !(octets instanceof asn1js.OctetString)) throw malformed('content');
       attached = octetBytes(octets);
     }
-    const certificateSet = fields.slice(3, -1).find((f) => isContext(f, 0));
-    const certs = childrenOf(certificateSet).flatMap((c) => messageCertificate(c) ?? []);
     const signerBlocks = childrenOf(signerInfos);
     if (signerBlocks.length === 0) throw new PkiError('malformed', 'The message has no signer.');
     const signers = signerBlocks.map((block) => {

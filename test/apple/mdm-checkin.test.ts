@@ -337,6 +337,22 @@ describe('MDM check-in', () => {
     expect((await h.send('server', tu, id, { contentType: 'application/x-apple-aspen-mdm-checkin' })).statusCode).toBe(200);
     expect((await enrollment(`device:${udid}`)).enabled).toBe(1);
   });
+
+  it('keeps lastSeenDateTime to the minute: an idle poll within a minute of the last write writes nothing', async () => {
+    const udid = '00008030-000C1D2E3F4A5B98';
+    const id = await h.identity(await h.intent());
+    expect((await h.send('checkin', plistBody({ MessageType: 'Authenticate', UDID: udid, Topic: h.topic }), id)).statusCode).toBe(200);
+    expect((await h.send('checkin', plistBody({ MessageType: 'TokenUpdate', UDID: udid, Topic: h.topic, Token: crypto.randomBytes(32), PushMagic: 'PM' }), id)).statusCode).toBe(200);
+    const seen = async () => (await enrollment(`device:${udid}`)).last_seen_at;
+    const first = await seen();
+    expect(first).toBe(h.clock.now().toISOString());
+    h.clock.advance(59_999);
+    expect((await h.send('server', { UDID: udid, Status: 'Idle' }, id)).statusCode).toBe(200);
+    expect(await seen()).toBe(first);
+    h.clock.advance(1);
+    expect((await h.send('server', { UDID: udid, Status: 'Idle' }, id)).statusCode).toBe(200);
+    expect(await seen()).toBe(h.clock.now().toISOString());
+  });
 });
 
 describe('MDM check-in: races and options', () => {

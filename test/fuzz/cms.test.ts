@@ -7,7 +7,7 @@ import { csrChallengePassword, MalformedPkiMessage, readPkiMessage } from '../..
 import { createCsr, parseCertificate, parseCsr } from '../../src/pki/certificates.js';
 import { decryptEnvelopedData, encryptEnvelopedData } from '../../src/pki/enveloped.js';
 import { PkiError } from '../../src/pki/errors.js';
-import { createSignedData, verifySignedData } from '../../src/pki/signed.js';
+import { createSignedData, signedDataFields, signedDataFieldsFromDer, verifySignedData, type SignedDataFields } from '../../src/pki/signed.js';
 import { MAX_CMS_BYTES, readCmsInput } from '../../src/pki/smime.js';
 import { buildPlist } from '../../src/shared/plist.js';
 import { clientKey, forgeCsr, pkiMessage, type ClientKey } from '../apple/scep-support.js';
@@ -101,6 +101,34 @@ pureDescribe('CMS, SCEP and certificate parsing under fuzzing', () => {
         { numRuns: 300 },
       );
     });
+  });
+
+  it('SignedData: the DER reader (certificates by hash, not decoded) reads what the whole-message decoder reads, or steps aside', () => {
+    const outcome = (read: () => SignedDataFields | undefined) => {
+      try {
+        const f = read();
+        if (!f) return 'declined';
+        const ber = (b: { toBER(): ArrayBuffer } | undefined) => (b ? Buffer.from(b.toBER()).toString('hex') : '-');
+        return { fields: [f.version, f.digestAlgorithms, f.encap, f.signerInfos].map((b) => ber(b as never)), count: f.fieldCount, certs: f.certs.map((c) => c.info.sha256Thumbprint) };
+      } catch (err) {
+        // readSignedData's guard turns whatever asn1js throws into a PkiError.
+        return `refused: ${String(err)}`;
+      }
+    };
+    const samples = [machineInfo, pkiMsg];
+    expect(outcome(() => signedDataFieldsFromDer(machineInfo))).toEqual(outcome(() => signedDataFields(machineInfo)));
+    fc.assert(
+      fc.property(fc.constantFrom(...samples), mutations, (sample, ms) => {
+        const damaged = mutate(sample, ms);
+        const fast = outcome(() => signedDataFieldsFromDer(damaged));
+        if (fast === 'declined') return;
+        const whole = outcome(() => signedDataFields(damaged));
+        // Both read it the same, or both refuse it (the DER reader may name a narrower part).
+        if (typeof fast === 'string' || typeof whole === 'string') expect([typeof fast, typeof whole]).toEqual(['string', 'string']);
+        else expect(fast).toEqual(whole);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('MachineInfo: random bytes and random header text give MachineInfoError only', () => {

@@ -11,7 +11,7 @@ import { buildPlist, type PlistValue } from '../../shared/plist.js';
 import { MINUTE, HOUR, type Clock } from '../../shared/time.js';
 import { isUniqueViolation, type Executor, type Store, type Trx } from '../../store/db.js';
 import type { MdmEnrollmentsTable } from '../../store/schema.js';
-import { effectiveSupervised, renderDeviceName, storedProfileFromRow, type StoredDepProfile } from '../ade/profiles/index.js';
+import { effectiveSupervised, renderDeviceName, storedDeviceNameTemplate, storedProfileFromRow, type StoredDepProfile } from '../ade/profiles/index.js';
 import {
   accountConfiguration,
   configuresAccounts,
@@ -94,6 +94,8 @@ export const BOOTSTRAP_TOKEN_SECRET_KIND = 'appleBootstrapToken';
 const DEVICE_CHANNEL_TYPES = ['Device', 'UserEnrollmentDevice'];
 /** lastSyncDateTime is written at most this often (each write runs the device listeners). */
 const LAST_SYNC_EVERY = 15 * MINUTE;
+/** lastSeenDateTime is kept to the minute: a write per poll would serialise every check-in on the store. */
+const LAST_SEEN_EVERY = MINUTE;
 /** An inventory (DeviceInformation) is refreshed at a check-in once it is this old. */
 const INVENTORY_EVERY = 24 * HOUR;
 /** Dedupe keys of system commands. */
@@ -686,8 +688,9 @@ export class MdmService {
       if (device.enabled !== 1) throw unrecognizedDevice('notEnabled');
       const target = report.channel.isUserChannel ? await this.byKey(trx, tenantId, report.channel.key, true) : device;
       if (!target || target.enabled !== 1) throw unrecognizedDevice('unknownUserChannel');
-      const now = this.now.toISOString();
-      await trx.updateTable('mdm_enrollments').set({ last_seen_at: now }).where('id', 'in', [...new Set([device.id, target.id])]).execute();
+      // Throttled like lastSyncDateTime: an idle poll that finds nothing to do then writes nothing.
+      const stale = [...new Set([device, target])].filter((x) => x.last_seen_at === null || this.now.getTime() - Date.parse(x.last_seen_at) >= LAST_SEEN_EVERY).map((x) => x.id);
+      if (stale.length > 0) await trx.updateTable('mdm_enrollments').set({ last_seen_at: this.now.toISOString() }).where('id', 'in', stale).execute();
       if (report.status !== 'Idle') {
         const rec = await this.deps.queue.record(trx, tenantId, target.id, report, rawBody);
         if (!rec) {
@@ -788,18 +791,18 @@ export class MdmService {
   /** The name the enrolled ADE profile's template gives the device (the profile as it is now). */
   private async templateName(db: Executor, tenantId: string, managedDeviceId: string, serial: string | null, family: AppleFamily): Promise<string | undefined> {
     if (!serial) return undefined;
-    const dep = await db
-      .selectFrom('dep_devices')
-      .select('enrolled_profile_id')
-      .where('tenant_id', '=', tenantId)
-      // Runs at every Idle: (tenant_id, serial_number) finds the one row (the bench's 100,000-device fleet was scanned once).
-      .where('serial_number', '=', serial)
-      .where('managed_device_id', '=', managedDeviceId)
-      .where('enrollment_state', 'in', ['enrolled', 'pendingReset'])
-      .where('deleted_at', 'is', null)
+    // Runs at every Idle: one query; (tenant_id, serial_number) finds the one ADE row (a scan by managed device took 31 ms with 100,000 rows).
+    const found = await db
+      .selectFrom('dep_devices as d')
+      .innerJoin('dep_profiles as p', (j) => j.onRef('p.id', '=', 'd.enrolled_profile_id').onRef('p.tenant_id', '=', 'd.tenant_id'))
+      .select('p.settings')
+      .where('d.tenant_id', '=', tenantId)
+      .where('d.serial_number', '=', serial)
+      .where('d.managed_device_id', '=', managedDeviceId)
+      .where('d.enrollment_state', 'in', ['enrolled', 'pendingReset'])
+      .where('d.deleted_at', 'is', null)
       .executeTakeFirst();
-    const found = await this.depProfile(db, tenantId, dep?.enrolled_profile_id ?? null);
-    const template = found?.profile.settings.deviceNameTemplate;
+    const template = found ? storedDeviceNameTemplate(found.settings) : null;
     if (!template) return undefined;
     return renderDeviceName(template, { serialNumber: serial, deviceType: family === 'unknown' ? 'Device' : family });
   }

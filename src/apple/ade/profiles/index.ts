@@ -39,6 +39,7 @@ export {
   platformOfODataType,
   readStoredSettings,
   storedProfileFromRow,
+  storedDeviceNameTemplate,
   settingsJson,
 } from './validate.js';
 export { toGraphEntity } from './entity.js';

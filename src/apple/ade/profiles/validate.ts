@@ -169,6 +169,13 @@ export function readStoredSettings(platform: DepProfilePlatform, json: string | 
   return out as unknown as DepProfileSettings;
 }
 
+/** Only the device name template of a settings column (read at every idle poll; the default is none). */
+export function storedDeviceNameTemplate(json: string): string | null {
+  const parsed: unknown = JSON.parse(json);
+  const template = parsed !== null && typeof parsed === 'object' ? (parsed as { deviceNameTemplate?: unknown }).deviceNameTemplate : undefined;
+  return typeof template === 'string' && template.length > 0 ? template : null;
+}
+
 /** A dep_profiles row as the profile rules see it; isDefault comes from the token. */
 export function storedProfileFromRow(
   row: Pick<DepProfilesTable, 'id' | 'platform' | 'display_name' | 'description' | 'settings'>,

@@ -1,0 +1,30 @@
+/**
+ * A bounded map of recent results of pure work (parsing, key loading, chain checks) keyed by a hash
+ * of its input: the same bytes always give the same answer, so a hit is as good as redoing it. When
+ * full, the oldest entry goes first.
+ */
+export class RecentCache<V> {
+  private readonly entries = new Map<string, V>();
+
+  constructor(private readonly max: number) {}
+
+  get(key: string): V | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, value: V): V {
+    if (!this.entries.has(key) && this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, value);
+    return value;
+  }
+
+  /** The cached value, or `make()`'s (kept; a throw keeps nothing). */
+  getOrCreate(key: string, make: () => V): V {
+    const known = this.entries.get(key);
+    return known !== undefined ? known : this.set(key, make());
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
