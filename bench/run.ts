@@ -117,7 +117,10 @@ async function runStore(store: StoreKind, peers: Peers, opts: BenchOptions, shar
   const scale = scaleOf(opts);
   const has = (id: ScenarioId) => opts.only.includes(id);
   const run: StoreRun = { store, scenarios: [], ceilings: [], errors: [] };
-  const nodeArgs = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`, `--cpu-prof-name=server-${store}-${Date.now()}.cpuprofile`] : [];
+  // Cluster workers inherit these flags: with OPENENROLL_WORKERS one file name would be written by every
+  // process, so there Node's default names (which hold the pid) are kept.
+  const profileName = opts.serverEnv.OPENENROLL_WORKERS ? [] : [`--cpu-prof-name=server-${store}-${Date.now()}.cpuprofile`];
+  const nodeArgs = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`, ...profileName] : [];
   log(`[${store}] starting the server`);
   const d = await startDeployment(peers, store, { nodeArgs, extraEnv: opts.serverEnv });
   const whole = d.server.meter.window();

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_AUTO_SYNC_INTERVAL_MS, validateAutoSyncInterval } from './apple/ade/sync-policy.js';
 import { HOUR } from './shared/time.js';
@@ -27,6 +28,11 @@ export interface Config {
   trustProxy: boolean | string;
   jobs: { enabled: boolean; pollIntervalMs: number; leaseMs: number };
   shutdownGraceMs: number;
+  /**
+   * Server processes `openenroll serve` runs (OPENENROLL_WORKERS: a whole number, or `auto` for one
+   * per core); 1 is a single process, more fork node:cluster workers that share the port.
+   */
+  workers: number;
   /** Apple "MDM CSR" vendor certificate and key (PEM or DER files) that sign push certificate requests; chain = WWDR + root PEMs. */
   mdmVendor: { certFile: string; keyFile: string; chainFile: string | undefined } | undefined;
   /** Apple's device assignment (DEP) API; the ABM simulator's URL in tests and development. */
@@ -166,6 +172,20 @@ function httpsUrl(name: string, raw: string): string {
   return httpUrl(name, raw);
 }
 
+/** A fork bomb from a typo is worse than a refusal; `auto` covers machines with more cores. */
+export const MAX_WORKERS = 256;
+
+function workers(env: NodeJS.ProcessEnv): number {
+  const raw = env.OPENENROLL_WORKERS;
+  if (raw === undefined || raw.trim() === '') return 1;
+  if (raw.trim().toLowerCase() === 'auto') return Math.min(MAX_WORKERS, os.availableParallelism());
+  const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_WORKERS)) {
+    throw new ConfigError(`OPENENROLL_WORKERS must be a whole number from 1 to ${MAX_WORKERS}, or auto (one per core), got "${raw}"`);
+  }
+  return n;
+}
+
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -220,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'OPENENROLL_JOBS_LEASE_MS', 30_000, 100),
     },
     shutdownGraceMs: int(env, 'OPENENROLL_SHUTDOWN_GRACE_MS', 10_000, 0),
+    workers: workers(env),
     mdmVendor: mdmVendorFiles(env),
     appleDepUrl: httpUrl('OPENENROLL_APPLE_DEP_URL', env.OPENENROLL_APPLE_DEP_URL || 'https://mdmenrollment.apple.com').replace(/\/+$/, ''),
     adeSyncIntervalMs: adeSyncIntervalMs(env),

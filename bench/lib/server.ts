@@ -33,31 +33,108 @@ export function ensureBuilt(log: (line: string) => void): void {
 
 /** Resident set size and CPU time of a process, from /proc (Linux); undefined elsewhere. */
 export function processSample(pid: number): { rssBytes: number; cpuSeconds: number } | undefined {
+  const s = readProc(pid);
+  return s && { rssBytes: s.rssBytes, cpuSeconds: s.ownTicks / CLOCK_TICKS };
+}
+
+const CLOCK_TICKS = 100;
+
+/** VmRSS (none for a zombie), own CPU ticks and those of the children it has reaped, of one process. */
+function readProc(pid: number): { rssBytes: number; ownTicks: number; reapedChildTicks: number } | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-    // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in clock ticks.
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    // Fields 14 to 17 of /proc/<pid>/stat (after the parenthesised name): utime, stime, cutime, cstime in clock ticks.
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return { rssBytes: rssKb * 1024, cpuSeconds: ticks / 100 };
+    return {
+      rssBytes: rssKb * 1024,
+      ownTicks: Number(fields[11]) + Number(fields[12]),
+      reapedChildTicks: Number(fields[13]) + Number(fields[14]),
+    };
   } catch {
     return undefined;
   }
 }
 
-/** Samples a process every 100 ms; each window (a scenario, the whole run: they nest) reads its own peak RSS and CPU seconds. */
+/** Every process whose parent chain leads to `root`, from a scan of /proc. */
+function descendantsOf(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Field 4, after the parenthesised name: the parent's pid.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** How often a tree's membership is looked up again (cluster workers come and go rarely; a scan reads all of /proc). */
+const RESCAN_MS = 1000;
+
+/**
+ * RSS and CPU of a process with all its descendants: `openenroll serve` with OPENENROLL_WORKERS forks
+ * cluster workers, and the server's cost is theirs together. RSS is summed (pages the processes share
+ * count once for each). CPU is each live process's own plus what its reaped children used (cutime,
+ * cstime), so a worker that exits and is replaced doesn't take its CPU seconds out of the total.
+ */
+export class ProcessTree {
+  private members: number[] = [];
+  private scannedAt = -Infinity;
+
+  constructor(private readonly root: number) {}
+
+  sample(): { rssBytes: number; cpuSeconds: number } | undefined {
+    const root = readProc(this.root);
+    if (!root) return undefined;
+    if (performance.now() - this.scannedAt >= RESCAN_MS) {
+      this.members = descendantsOf(this.root);
+      this.scannedAt = performance.now();
+    }
+    let rssBytes = root.rssBytes;
+    let ticks = root.ownTicks + root.reapedChildTicks;
+    for (const pid of this.members) {
+      const s = readProc(pid);
+      if (!s) {
+        // Exited: its time is (or soon will be) in its parent's reaped-children figures; look again next time.
+        this.scannedAt = -Infinity;
+        continue;
+      }
+      rssBytes += s.rssBytes;
+      ticks += s.ownTicks + s.reapedChildTicks;
+    }
+    return { rssBytes, cpuSeconds: ticks / CLOCK_TICKS };
+  }
+}
+
+/** Samples a process tree every 100 ms; each window (a scenario, the whole run: they nest) reads its own peak RSS and CPU seconds. */
 export class ProcessMeter {
   private readonly open = new Set<{ peakRss: number }>();
   private readonly timer: NodeJS.Timeout;
+  private readonly tree: ProcessTree;
 
-  constructor(private readonly pid: number) {
+  constructor(pid: number) {
+    this.tree = new ProcessTree(pid);
     this.timer = setInterval(() => this.sample(), 100);
     this.timer.unref();
   }
 
   private sample(): { rssBytes: number; cpuSeconds: number } | undefined {
-    const s = processSample(this.pid);
+    const s = this.tree.sample();
     if (s) for (const w of this.open) w.peakRss = Math.max(w.peakRss, s.rssBytes);
     return s;
   }

@@ -6,7 +6,7 @@ import { isRole, ROLES, type Role } from '../auth/principal.js';
 import { assertTagsExist } from '../auth/scope-tags.js';
 import { KeyringError, newKey, writeKeyringFile } from '../secrets/keyring.js';
 import { SecretStore } from '../secrets/secret-store.js';
-import { openKeyring, openStore, startServer } from '../server/start.js';
+import { exitOnStop, openKeyring, openStore, startServer } from '../server/start.js';
 import type { Store } from '../store/db.js';
 import { createTenant, ensureDefaultTenant, getTenant, listTenants, TenantError, type Tenant } from '../tenancy/service.js';
 
@@ -20,6 +20,7 @@ Environment:
   OPENENROLL_MASTER_KEY        master key: base64 32 bytes, or a JSON keyring
   OPENENROLL_MASTER_KEY_FILE   file holding the master key or keyring (mode 0600)
   OPENENROLL_OIDC_ISSUER       accept JWTs from this OpenID Connect issuer (with OPENENROLL_OIDC_AUDIENCE)
+  OPENENROLL_WORKERS           server processes sharing the port: a whole number, or auto (one per core); default 1
   LOG_LEVEL                    fatal, error, warn, info, debug, trace or silent (default info)`;
 
 const program = new Command();
@@ -42,41 +43,19 @@ Examples:
 program
   .command('serve')
   .description(
-    'Start the server (embedded SQLite in OPENENROLL_DATA_DIR unless DATABASE_URL is set). Prints a bootstrap admin key on the very first start. SIGTERM or SIGINT stops it gracefully: requests in flight finish, jobs release their leases, the store is closed.',
+    'Start the server (embedded SQLite in OPENENROLL_DATA_DIR unless DATABASE_URL is set). Prints a bootstrap admin key on the very first start. SIGTERM or SIGINT stops it gracefully: requests in flight finish, jobs release their leases, the store is closed. With OPENENROLL_WORKERS=n the process forks n workers that share the port and stops them the same way.',
   )
   .addHelpText('after', ENVIRONMENT)
   .action(async () => {
     const config = loadConfig();
+    if (config.workers > 1) {
+      const { serveWithWorkers } = await import('../server/cluster.js');
+      await serveWithWorkers(config);
+      return;
+    }
     const { app, url } = await startServer(config);
     app.core.logger.info({ url, store: app.core.store.dialect, startupMs: Math.round(performance.now()) }, 'OpenEnroll listening');
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        // A second signal means "now".
-        app.core.logger.warn({ signal }, 'forced exit');
-        process.exit(1);
-      }
-      stopping = true;
-      app.core.logger.info({ signal }, 'shutting down');
-      // A request or job that never finishes must not keep the process alive forever.
-      const force = setTimeout(() => {
-        app.core.logger.error('graceful shutdown timed out; exiting');
-        process.exit(1);
-      }, config.shutdownGraceMs + 5000);
-      force.unref();
-      app.close().then(
-        () => {
-          app.core.logger.info('stopped');
-          process.exit(0);
-        },
-        (err: unknown) => {
-          app.core.logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    exitOnStop(app, config);
   });
 
 program

@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** One registry per server instance (several can live in one test process). */
+/**
+ * One registry per server instance (several can live in one test process). It counts what its own
+ * process did: with OPENENROLL_WORKERS each cluster worker has its own, labelled `worker`.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
@@ -9,7 +12,9 @@ export class Metrics {
   readonly jobDuration: Histogram<'kind'>;
   readonly storeUp: Gauge;
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  /** `labels` go on every series of this registry (a cluster worker's `worker`). */
+  constructor(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
+    if (opts.labels) this.registry.setDefaultLabels(opts.labels);
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'openenroll_' });
     this.httpRequests = new Counter({
       name: 'openenroll_http_requests_total',

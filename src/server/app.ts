@@ -4,16 +4,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { AuditLog } from '../audit/audit-log.js';
-import { LOG_REDACT_PATHS } from '../audit/redact.js';
 import { adminAuth } from '../auth/plugin.js';
 import { OidcVerifier } from '../auth/oidc.js';
 import { graphErrorHandler } from '../graph/error-handler.js';
 import { errorBody, GraphError } from '../graph/errors.js';
 import { normalizeGraphUrl } from '../graph/url.js';
 import { JobScheduler } from '../jobs/scheduler.js';
+import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { SecretStore } from '../secrets/secret-store.js';
@@ -23,6 +23,8 @@ import { healthRoutes } from './health.js';
 import { storeRateLimitClass } from './rate-limit-store.js';
 import type { Core, OpenEnrollModule } from './module.js';
 import { createModules } from './modules.js';
+
+export { createLogger };
 
 export interface AppOptions {
   config: Config;
@@ -45,10 +47,6 @@ export interface App {
   startBackground(): Promise<void>;
   /** Graceful stop: in-flight requests finish, jobs release leases, the store closes. */
   close(): Promise<void>;
-}
-
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'openenroll' } });
 }
 
 export async function buildApp(opts: AppOptions): Promise<App> {
@@ -163,8 +161,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       max: config.rateLimit.max,
       timeWindow: config.rateLimit.windowMs,
       keyGenerator: (req) => req.principal?.id ?? req.ip,
-      // Nodes sharing PostgreSQL count one budget per credential; embedded SQLite is one process.
-      ...(store.dialect === 'postgres' ? { store: storeRateLimitClass(store, clock, config.rateLimit.windowMs) } : {}),
+      // Nodes sharing PostgreSQL, and cluster workers sharing either store, count one budget per
+      // credential in the store; a single process on embedded SQLite counts in memory.
+      ...(store.dialect === 'postgres' || config.workers > 1 ? { store: storeRateLimitClass(store, clock, config.rateLimit.windowMs) } : {}),
       errorResponseBuilder: (_req, ctx) =>
         new GraphError(429, 'TooManyRequests', `Rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later.`, {
           retryAfterSeconds: Math.max(1, Math.ceil(ctx.ttl / 1000)),

@@ -2,12 +2,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
+  CompiledQuery,
   Kysely,
   Migrator,
   PostgresDialect,
   SqliteDialect,
+  SqliteDriver,
   sql,
+  type DatabaseConnection,
   type DatabaseIntrospector,
+  type Driver,
+  type SqliteDialectConfig,
   type DatabaseMetadata,
   type SchemaMetadata,
   type TableMetadata,
@@ -56,14 +61,41 @@ export function createStore(opts: StoreOptions): Store {
 function createSqliteStore(file: string): Store {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new SqliteDatabase(file);
+  // First, so that even switching to WAL waits for another process (a cluster worker, the CLI)
+  // holding a lock on the file instead of failing at once with SQLITE_BUSY.
+  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateTransactionSqliteDialect({ database: withStatementCache(sqlite) }) });
   return wrap(db, 'sqlite', async () => {
     await db.destroy();
   });
+}
+
+/**
+ * Transactions start with BEGIN IMMEDIATE: they take the write lock up front, waiting for it with the
+ * busy timeout. A plain (deferred) BEGIN reads first and upgrades at its first write; when another
+ * process (cluster workers, the CLI next to a server) committed in between, SQLite refuses the upgrade
+ * at once with SQLITE_BUSY_SNAPSHOT, which the busy timeout does not wait out. Holding the one write
+ * lock for the whole transaction is also what stands in, across processes, for the row locks (FOR
+ * UPDATE) the services take on PostgreSQL only. In one process Kysely already runs one transaction
+ * at a time on the one connection, so nothing changes there.
+ */
+class ImmediateTransactionSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateTransactionSqliteDialect extends SqliteDialect {
+  constructor(private readonly driverConfig: SqliteDialectConfig) {
+    super(driverConfig);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateTransactionSqliteDriver(this.driverConfig);
+  }
 }
 
 /** Prepared statements kept per SQL text: preparing showed near the top of every profile. */

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -59,5 +60,23 @@ describe('server configuration from the environment', () => {
     expect(() => loadConfig({ OPENENROLL_OIDC_ISSUER: 'login.example', OPENENROLL_OIDC_AUDIENCE: 'a' })).toThrow(/OPENENROLL_OIDC_ISSUER must be an http\(s\) URL/);
     expect(() => loadConfig({ OPENENROLL_OIDC_ISSUER: 'https://login.example' })).toThrow(/OPENENROLL_OIDC_AUDIENCE is required/);
     expect(() => loadConfig({ OPENENROLL_OIDC_ISSUER: 'https://login.example', OPENENROLL_OIDC_AUDIENCE: 'a', OPENENROLL_OIDC_JWKS_URI: 'file:///keys' })).toThrow(/OPENENROLL_OIDC_JWKS_URI/);
+  });
+
+  it('runs one server process unless OPENENROLL_WORKERS says more', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ OPENENROLL_WORKERS: '' }).workers).toBe(1);
+    expect(loadConfig({ OPENENROLL_WORKERS: '1' }).workers).toBe(1);
+    expect(loadConfig({ OPENENROLL_WORKERS: ' 4 ' }).workers).toBe(4);
+    expect(loadConfig({ OPENENROLL_WORKERS: '256' }).workers).toBe(256);
+  });
+
+  it.each([['auto'], ['AUTO']])('reads OPENENROLL_WORKERS=%s as one worker per core', (raw) => {
+    expect(loadConfig({ OPENENROLL_WORKERS: raw }).workers).toBe(Math.min(256, os.availableParallelism()));
+  });
+
+  it.each([['0'], ['-1'], ['1.5'], ['2x'], ['two'], ['1e1'], ['257'], ['0x2']])('refuses OPENENROLL_WORKERS=%s', (raw) => {
+    expect(() => loadConfig({ OPENENROLL_WORKERS: raw })).toThrow(
+      new ConfigError(`OPENENROLL_WORKERS must be a whole number from 1 to 256, or auto (one per core), got "${raw}"`),
+    );
   });
 });

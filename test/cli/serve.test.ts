@@ -156,6 +156,7 @@ describe('openenroll serve refuses a bad configuration with a clear error', () =
     ['a short master key', { OPENENROLL_MASTER_KEY: 'c2hvcnQ=' }, /OPENENROLL_MASTER_KEY: the master key must be 32 bytes/],
     ['a PORT that is not a port', { PORT: '70000' }, /PORT must be an integer from 0 to 65535/],
     ['an OIDC issuer without audience', { OPENENROLL_OIDC_ISSUER: 'https://login.example/' }, /OPENENROLL_OIDC_AUDIENCE is required/],
+    ['no workers', { OPENENROLL_WORKERS: '0' }, /OPENENROLL_WORKERS must be a whole number from 1 to 256, or auto/],
   ];
 
   it(`for ${cases.map((c) => c[0]).join('; ')}`, async () => {
