@@ -5,6 +5,7 @@ import { isUniqueViolation } from '../store/db.js';
 import { CsvImportError, parseUserCsv, type CsvUserRow } from './csv-users.js';
 import { hashPassword } from './passwords.js';
 import type { UserService } from './users-service.js';
+import { mapLimit } from '../shared/concurrency.js';
 
 export interface ImportRowResult {
   row: number;
@@ -20,19 +21,6 @@ const WRITE_CHUNK = 500;
 const WRITE_ATTEMPTS = 3;
 // scrypt runs on libuv's thread pool (4 threads by default); more in flight only queues.
 const HASH_CONCURRENCY = 4;
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /**
  * Bulk user creation from a CSV file (an OpenEnroll extension; Entra's portal does the same

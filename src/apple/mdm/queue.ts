@@ -7,6 +7,7 @@ import type { Dialect, Executor, Store, Trx } from '../../store/db.js';
 import type { MdmCommandQueueTable } from '../../store/schema.js';
 import type { CommandQueue, PushNotifier } from './contracts.js';
 import { commandDict, isPlistDict, type CommandReport } from './messages.js';
+import { mapLimit } from '../../shared/concurrency.js';
 
 /**
  * The command queue (NanoMDM's model): a command plist stored once, a queue row per enrollment.
@@ -18,6 +19,8 @@ import { commandDict, isPlistDict, type CommandReport } from './messages.js';
 export const PENDING_STATUSES = ['queued', 'sent', 'NotNow'] as const;
 export const FINAL_STATUSES = ['Acknowledged', 'Error', 'CommandFormatError', 'Cancelled'] as const;
 export const PUSH_JOB = 'apple.mdm.push';
+/** Commands the push job pushes at once (each claims its rows, then sends over the shared HTTP/2 session). */
+const PUSH_CONCURRENCY = 32;
 
 const REQUEST_TYPE = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
 const COMMAND_UUID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
@@ -327,7 +330,8 @@ export class MdmCommandQueue implements CommandQueue {
       if (byCommand.size > 0) this.deps.logger.warn({ tenantId, commands: byCommand.size }, 'no APNs notifier; devices get their commands when they next check in');
       return;
     }
-    for (const [commandUuid, ids] of byCommand) await notifier.push(tenantId, [...new Set(ids)], { commandUuid });
+    // Commands side by side: one by one, a fan-out of one command per device waited on 10,000 claim-and-send round trips in turn.
+    await mapLimit([...byCommand], PUSH_CONCURRENCY, ([commandUuid, ids]) => notifier.push(tenantId, [...new Set(ids)], { commandUuid }));
   }
 }
 
