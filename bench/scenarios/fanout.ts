@@ -1,3 +1,4 @@
+import { BULK_COMMAND_MAX_DEVICES } from '../../src/apple/mdm/admin.js';
 import type { AppleDevice, PolledCommand } from '../../sim/apple-device/index.js';
 import type { Fleet } from '../lib/fleet.js';
 import type { ScenarioResult } from '../lib/report.js';
@@ -58,9 +59,9 @@ async function commandPoll(device: AppleDevice, requestType: string, timeoutMs: 
 
 /**
  * (d) Command fan-out: an admin queues one DeviceInformation command for every enrolled device of the
- * fleet (one admin API call each; there is no bulk command API); the server pushes each through
- * APNs (the simulator), each device wakes, polls, answers. Timed from the first admin call to the
- * last acknowledgement.
+ * fleet (queueAppleMdmCommand: one command UUID, one admin call per 10,000 devices); the server
+ * pushes each device through APNs (the simulator), each device wakes, polls, answers. Timed from
+ * the admin call to the last acknowledgement.
  */
 export async function fanout(d: Deployment, peers: Peers, fleet: Fleet, opts: { adminConcurrency: number; timeoutMs: number; verifyServerState?: boolean }): Promise<ScenarioResult> {
   const devices = fleet.devices.filter((x) => x.enrolled);
@@ -80,13 +81,18 @@ export async function fanout(d: Deployment, peers: Peers, fleet: Fleet, opts: { 
   const acks = allAcknowledged(devices, uuids, opts.timeoutMs);
   const polls = Promise.all(devices.map((device) => commandPoll(device, 'DeviceInformation', opts.timeoutMs)));
   let queuedAt = 0;
-  await runPool(devices.length, opts.adminConcurrency, async (i) => {
-    const device = devices[i]!;
-    const id = ids.get(device.serial);
-    if (!id) throw new Error(`no managedDevice for ${device.serial}`);
-    const command = await d.admin.call('POST', `${MANAGED_DEVICES}/${id}/appleMdmCommands`, { requestType: 'DeviceInformation', payload: { Queries: ['DeviceName', 'OSVersion', 'BatteryLevel'] } });
-    uuids.set(device, command.commandUuid as string);
-  });
+  // One command (one UUID) for the whole fleet: the bulk action, BULK_COMMAND_MAX_DEVICES devices a call.
+  for (let i = 0; i < devices.length; i += BULK_COMMAND_MAX_DEVICES) {
+    const part = devices.slice(i, i + BULK_COMMAND_MAX_DEVICES);
+    const result = await d.admin.call('POST', `${MANAGED_DEVICES}/queueAppleMdmCommand`, {
+      requestType: 'DeviceInformation',
+      payload: { Queries: ['DeviceName', 'OSVersion', 'BatteryLevel'] },
+      managedDeviceIds: part.map((device) => ids.get(device.serial)!),
+    });
+    const queued = (result.successfulDeviceIds as string[]).length;
+    if (queued !== part.length) throw new Error(`the bulk command reached ${queued} of ${part.length} devices: ${JSON.stringify({ ...result, successfulDeviceIds: undefined })}`);
+    for (const device of part) uuids.set(device, result.commandUuid as string);
+  }
   queuedAt = performance.now();
   const lastAck = await acks;
   const answered = await polls;

@@ -4,7 +4,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { Actor } from '../../auth/principal.js';
 import { listCollection } from '../../graph/collection.js';
 import { conflict, notFound } from '../../graph/errors.js';
-import { actorOf, entityBody, sendEntity } from '../../graph/http.js';
+import { actorOf, contextUrl, entityBody, sendEntity } from '../../graph/http.js';
 import type { EntityModel } from '../../graph/odata/model.js';
 import { parseQueryOptions } from '../../graph/odata/query-options.js';
 import { GraphBody, ODataQueryString } from '../../graph/schemas.js';
@@ -29,6 +29,9 @@ import { commandOf, type MdmCommandQueue } from './queue.js';
 export const APPLE_MDM_COMMAND_TYPE = 'openEnroll.appleMdmCommand';
 export const APPLE_MDM_ENROLLMENT_TYPE = 'openEnroll.appleMdmEnrollment';
 const DEVICE_CHANNELS = ['Device', 'UserEnrollmentDevice'] as const;
+const BULK_CHUNK = 500;
+/** Devices one bulk command may name (a fleet-wide command is this many per call). */
+export const BULK_COMMAND_MAX_DEVICES = 10_000;
 const AUDIT = { resourceType: MANAGED_DEVICE_TYPE, category: 'Device', componentName: 'DeviceManagement' } as const;
 
 export const commandModel: EntityModel = {
@@ -183,6 +186,59 @@ export class MdmAdminService {
     return this.getCommand(actor, deviceId, uuid);
   }
 
+  /**
+   * One command to many devices (an OpenEnroll extension shaped like Graph's bulk executeAction
+   * result): one command UUID queued, in one transaction, for every listed device the actor sees
+   * that has an active Apple MDM enrollment; one audit record. Devices out of scope read as not
+   * found, devices without an active enrollment as not supported.
+   */
+  async enqueueBulk(actor: Actor, body: { requestType?: unknown; payload?: unknown; managedDeviceIds: string[] }): Promise<Record<string, unknown>> {
+    const spec = adminCommand(body.requestType, body.payload);
+    const ids = [...new Set(body.managedDeviceIds)];
+    // Visibility first, as for one device (queueForDevice); the enrollments are read in the transaction that queues.
+    const visible = new Set<string>();
+    for (let i = 0; i < ids.length; i += BULK_CHUNK) {
+      const chunk = ids.slice(i, i + BULK_CHUNK);
+      for (const r of await this.deps.devices.base(actor).clearSelect().select('managed_devices.id').where('managed_devices.id', 'in', chunk).execute()) visible.add(r.id);
+    }
+    return this.deps.store.transaction(async (trx) => {
+      const enrollments = new Map<string, string>();
+      for (let i = 0; i < ids.length; i += BULK_CHUNK) {
+        const chunk = ids.slice(i, i + BULK_CHUNK).filter((id) => visible.has(id));
+        if (chunk.length === 0) continue;
+        const active = await trx
+          .selectFrom('mdm_enrollments')
+          .select(['id', 'managed_device_id', 'updated_at'])
+          .where('tenant_id', '=', actor.tenantId)
+          .where('managed_device_id', 'in', chunk)
+          .where('type', 'in', [...DEVICE_CHANNELS])
+          .where('enabled', '=', 1)
+          .where('checked_out_at', 'is', null)
+          .orderBy('updated_at', 'asc')
+          .execute();
+        // The latest enrollment of a device wins, as for one device.
+        for (const e of active) enrollments.set(e.managed_device_id!, e.id);
+      }
+      const notFoundDeviceIds = ids.filter((id) => !visible.has(id));
+      const notSupportedDeviceIds = ids.filter((id) => visible.has(id) && !enrollments.has(id));
+      const successfulDeviceIds = ids.filter((id) => visible.has(id) && enrollments.has(id));
+      const commandUuid =
+        successfulDeviceIds.length === 0
+          ? null
+          : await this.deps.queue.add(trx, actor.tenantId, successfulDeviceIds.map((id) => enrollments.get(id)!), { requestType: spec.requestType, payload: spec.payload }, { source: 'admin', createdBy: actor.principal.id });
+      if (commandUuid) {
+        await this.deps.audit.record(trx, actor, {
+          ...AUDIT,
+          activity: 'Queue Apple MDM command (bulk)',
+          operation: 'Action',
+          resourceId: commandUuid,
+          after: { commandUuid, requestType: spec.requestType, devices: successfulDeviceIds.length },
+        });
+      }
+      return { commandUuid, requestType: spec.requestType, successfulDeviceIds, failedDeviceIds: [], notFoundDeviceIds, notSupportedDeviceIds };
+    });
+  }
+
   /** Graph setDeviceName: the Settings command with DeviceName. */
   async setDeviceName(actor: Actor, deviceId: string, deviceName: unknown): Promise<void> {
     await this.queueForDevice(actor, deviceId, settingsDeviceName(checkDeviceName('deviceName', deviceName)), 'Set device name');
@@ -244,6 +300,12 @@ export class MdmAdminService {
 const DeviceParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const CommandParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }), uuid: Type.String({ minLength: 1, maxLength: 128 }) });
 const CommandBody = GraphBody({ requestType: Type.String({ minLength: 1, maxLength: 64 }), payload: Type.Optional(Type.Unknown()) });
+const BulkCommandBody = GraphBody({
+  requestType: Type.String({ minLength: 1, maxLength: 64 }),
+  payload: Type.Optional(Type.Unknown()),
+  managedDeviceIds: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: BULK_COMMAND_MAX_DEVICES }),
+});
+const BULK_RESULT_TYPE = 'openEnroll.bulkAppleMdmCommandResult';
 const SetDeviceNameBody = GraphBody({ deviceName: Type.String({ maxLength: 1024 }) });
 const BASE = '/deviceManagement/managedDevices/:id';
 const CONTEXT = 'deviceManagement/managedDevices';
@@ -281,6 +343,15 @@ export function mdmAdminRoutesBeta(admin: MdmAdminService): FastifyPluginAsync {
       const entity = await admin.enqueue(actorOf(req), id, req.body as { requestType: string; payload?: unknown });
       return sendEntity(reply, req, `${CONTEXT}('${id}')/appleMdmCommands`, APPLE_MDM_COMMAND_TYPE, entity, 201);
     });
+
+    app.post(
+      '/deviceManagement/managedDevices/queueAppleMdmCommand',
+      { schema: { tags, body: BulkCommandBody }, config: write, bodyLimit: COMMAND_BODY_LIMIT + BULK_COMMAND_MAX_DEVICES * 256 },
+      async (req, reply) => {
+        const result = await admin.enqueueBulk(actorOf(req), req.body as { requestType: string; payload?: unknown; managedDeviceIds: string[] });
+        return reply.code(200).send({ '@odata.context': contextUrl(req, BULK_RESULT_TYPE), ...result });
+      },
+    );
 
     app.get(`${BASE}/appleMdmCommands/:uuid`, { schema: { tags, params: CommandParams }, config: read }, async (req) => {
       const { id, uuid } = req.params as { id: string; uuid: string };
