@@ -93,12 +93,20 @@ export function privateKeyPem(key: crypto.KeyObject): string {
 
 const RSA_SHA256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 
-async function webKeys(key: crypto.KeyObject): Promise<crypto.webcrypto.CryptoKeyPair> {
-  const subtle = crypto.webcrypto.subtle;
-  return {
-    privateKey: (await subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), RSA_SHA256, false, ['sign'])) as crypto.webcrypto.CryptoKey,
-    publicKey: (await subtle.importKey('spki', crypto.createPublicKey(key).export({ type: 'spki', format: 'der' }), RSA_SHA256, true, ['verify'])) as crypto.webcrypto.CryptoKey,
-  };
+/** WebCrypto handles per key (a fleet shares a pool of keys; importing is most of a CSR's cost). */
+const webKeyPairs = new WeakMap<crypto.KeyObject, Promise<crypto.webcrypto.CryptoKeyPair>>();
+
+function webKeys(key: crypto.KeyObject): Promise<crypto.webcrypto.CryptoKeyPair> {
+  let pair = webKeyPairs.get(key);
+  if (!pair) {
+    const subtle = crypto.webcrypto.subtle;
+    pair = (async () => ({
+      privateKey: (await subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), RSA_SHA256, false, ['sign'])) as crypto.webcrypto.CryptoKey,
+      publicKey: (await subtle.importKey('spki', crypto.createPublicKey(key).export({ type: 'spki', format: 'der' }), RSA_SHA256, true, ['verify'])) as crypto.webcrypto.CryptoKey,
+    }))();
+    webKeyPairs.set(key, pair);
+  }
+  return pair;
 }
 
 export interface CertificateSpec {
@@ -176,6 +184,9 @@ function parseBer(bytes: Uint8Array, what: string): asn1js.AsnType {
   return parsed.result;
 }
 
+/** The device signs every message with the same certificate: decoded once per buffer it holds. */
+const signerCerts = new WeakMap<Uint8Array, pkijs.Certificate>();
+
 function pkijsCert(der: Uint8Array): pkijs.Certificate {
   try {
     return new pkijs.Certificate({ schema: parseBer(der, 'A certificate') });
@@ -183,6 +194,12 @@ function pkijsCert(der: Uint8Array): pkijs.Certificate {
     if (err instanceof CryptoError) throw err;
     throw new CryptoError('malformed', 'A certificate is malformed.');
   }
+}
+
+function signerCert(der: Uint8Array): pkijs.Certificate {
+  let cert = signerCerts.get(der);
+  if (!cert) signerCerts.set(der, (cert = pkijsCert(der)));
+  return cert;
 }
 
 /** The bytes of an OCTET STRING, constructed (BER) or not. */
@@ -213,7 +230,7 @@ export interface SignOptions {
 export function signCms(content: Uint8Array, opts: SignOptions): Buffer {
   const digest = opts.digest ?? 'sha256';
   const digestOid = digest === 'sha1' ? OID.sha1 : OID.sha256;
-  const signer = pkijsCert(opts.certDer);
+  const signer = signerCert(opts.certDer);
   const attr = (type: string, value: asn1js.AsnType) => new pkijs.Attribute({ type, values: [value] });
   const attrs = [
     attr(OID.contentType, new asn1js.ObjectIdentifier({ value: OID.data })),
@@ -243,7 +260,7 @@ export function signCms(content: Uint8Array, opts: SignOptions): Buffer {
       eContentType: OID.data,
       ...(opts.detached ? {} : { eContent: new asn1js.OctetString({ valueHex: new Uint8Array(content) }) }),
     }),
-    certificates: [signer, ...(opts.chainDer ?? []).map(pkijsCert)],
+    certificates: [signer, ...(opts.chainDer ?? []).map(signerCert)],
     signerInfos: [si],
   });
   return Buffer.from(new pkijs.ContentInfo({ contentType: OID.signedData, content: sd.toSchema(true) }).toSchema().toBER());
