@@ -79,7 +79,10 @@ export async function fanout(d: Deployment, peers: Peers, fleet: Fleet, opts: { 
   const startedAtWallClock = Date.now();
   const started = performance.now();
   const acks = allAcknowledged(devices, uuids, opts.timeoutMs);
+  acks.catch(() => undefined);
   const polls = Promise.all(devices.map((device) => commandPoll(device, 'DeviceInformation', opts.timeoutMs)));
+  // Both are awaited below; a failure before then is reported there, not as an unhandled rejection.
+  polls.catch(() => undefined);
   let queuedAt = 0;
   // One command (one UUID) for the whole fleet: the bulk action, BULK_COMMAND_MAX_DEVICES devices a call.
   for (let i = 0; i < devices.length; i += BULK_COMMAND_MAX_DEVICES) {
@@ -124,6 +127,7 @@ export async function fanout(d: Deployment, peers: Peers, fleet: Fleet, opts: { 
       adminCallsSeconds: Math.round(((queuedAt - started) / 1000) * 100) / 100,
       pushesAccepted: peers.apns.delivered().length - pushesBefore,
       devicePushErrors: pushErrors,
+      devicePollRetries: devices.reduce((n, x) => n + x.pollRetries, 0),
       ...(pushErrors > 0 ? { firstPushError: devices.find((x) => x.pushErrors.length > 0)!.pushErrors[0]!.message } : {}),
       acknowledgementsPerSecond: Math.round(devices.length / seconds),
       managedDevices: ids.size,

@@ -114,6 +114,8 @@ const MAX_COMMANDS_PER_POLL = 200;
 const MAX_WEB_STEPS = 12;
 const CHECKIN_TYPE = 'application/x-apple-aspen-mdm-checkin';
 const PROFILE_TYPE = 'application/x-apple-aspen-config';
+/** Times a push-triggered poll is tried again when the server is unreachable. */
+const WOKEN_POLL_RETRIES = 3;
 
 function defaultUdid(platform: ApplePlatform): string {
   if (platform === 'macOS') return crypto.randomUUID().toUpperCase();
@@ -169,8 +171,10 @@ export class AppleDevice {
   readonly commandLog: Array<PolledCommand & { channel: 'device' | 'user'; at: Date }> = [];
   /** Accounts AccountConfiguration asked for (macOS). */
   readonly configuredAccounts: PlistDict[] = [];
-  /** Errors of push-triggered polls (a manual poll throws instead). */
+  /** Errors of push-triggered polls, after their retries (a manual poll throws instead). */
   readonly pushErrors: Error[] = [];
+  /** Push-triggered polls tried again because the server couldn't be reached. */
+  pollRetries = 0;
 
   private readonly opts: AppleDeviceOptions;
   private readonly clock: Clock;
@@ -684,8 +688,12 @@ export class AppleDevice {
     return this.serialised('user');
   }
 
-  /** One poll at a time per channel; pushes during a poll make one more poll run after it. */
-  private serialised(channel: 'device' | 'user'): Promise<PollResult> {
+  /**
+   * One poll at a time per channel; pushes during a poll make one more poll run after it. A poll a
+   * push started is tried again when the server can't be reached, as mdmd does: after about 1, 2
+   * and 4 s; only then is it a failure (`pushErrors`, `pollError`).
+   */
+  private serialised(channel: 'device' | 'user', woken = false): Promise<PollResult> {
     const queued = this.pollNext.get(channel);
     if (queued) return queued;
     const running = this.pollRunning.get(channel);
@@ -694,18 +702,31 @@ export class AppleDevice {
         .catch(() => undefined)
         .then(() => {
           this.pollNext.delete(channel);
-          return this.serialised(channel);
+          return this.serialised(channel, woken);
         });
       this.pollNext.set(channel, next);
       return next;
     }
-    const p = this.runPoll(channel).finally(() => this.pollRunning.delete(channel));
+    const p = this.retryingUnreachable(() => this.runPoll(channel), woken ? WOKEN_POLL_RETRIES : 0).finally(() => this.pollRunning.delete(channel));
     this.pollRunning.set(channel, p);
     p.then(
       (r) => this.events.emit('poll', r),
       (err: unknown) => this.events.emit('pollError', err),
     );
     return p;
+  }
+
+  private async retryingUnreachable<T>(attempt: () => Promise<T>, retries: number): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (i >= retries || !(err instanceof DeviceError) || err.code !== 'network') throw err;
+        this.pollRetries++;
+        this.log(`check-in failed (${err.message}); trying again`);
+        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** i * (0.5 + Math.random())));
+      }
+    }
   }
 
   /**
@@ -882,7 +903,7 @@ export class AppleDevice {
           return;
         }
         this.events.emit('push', channel);
-        const p = channel === 'user' ? this.pollUser() : this.poll();
+        const p = channel === 'user' && !this.user ? Promise.reject(new DeviceError('state', 'No user is signed in.')) : this.serialised(channel, true);
         p.catch((err: unknown) => {
           this.pushErrors.push(err instanceof Error ? err : new Error(String(err)));
           this.log(`push-triggered poll failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { RecentCache } from '../shared/recent-cache.js';
+import { ownedBytes, RecentCache } from '../shared/recent-cache.js';
 import { guard, PkiError } from './errors.js';
 import { loadPrivateKey, loadPublicKey, samePublicKey, spkiDer, webCryptoKeys } from './keys.js';
 import { buildName, parseName, type DistinguishedName, type NameInput } from './names.js';
@@ -81,11 +81,11 @@ export function normalizeSerialHex(hex: string): string {
  * Recently parsed certificates by their DER: a device's identity arrives with every check-in, and
  * @peculiar/x509 parsing costs far more than the hash. Bounded; the oldest entry goes first.
  */
-const parsedCertificates = new RecentCache<CertificateInfo>(20_000);
+const parsedCertificates = new RecentCache<CertificateInfo>(10_000);
 
 export function parseCertificate(input: string | Uint8Array): CertificateInfo {
   const der = guard('The certificate', () => certificateDer(input));
-  return parsedCertificates.getOrCreate(crypto.createHash('sha256').update(der).digest('base64'), () => parseCertificateDer(der));
+  return parsedCertificates.getOrCreate(crypto.createHash('sha256').update(der).digest('base64'), () => parseCertificateDer(ownedBytes(der)));
 }
 
 function parseCertificateDer(der: Buffer): CertificateInfo {

@@ -37,7 +37,7 @@ export function loadPrivateKey(key: string | Uint8Array | crypto.KeyObject): cry
  * KeyObject from SPKI costs more than the RSA verification. KeyObjects are immutable, so sharing is
  * safe. Bounded; the oldest entry goes first.
  */
-const publicKeys = new RecentCache<crypto.KeyObject>(20_000);
+const publicKeys = new RecentCache<crypto.KeyObject>(10_000);
 /** The public half of each private key (and its JWK), derived once per KeyObject. */
 const publicHalves = new WeakMap<crypto.KeyObject, crypto.KeyObject>();
 const jwks = new WeakMap<crypto.KeyObject, crypto.JsonWebKey>();

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { RecentCache } from '../shared/recent-cache.js';
+import { ownedBytes, RecentCache } from '../shared/recent-cache.js';
 import { CONTENT_TYPE_NAMES, decodeElement, derChildren, derElementAt, octetBytes, parseBer, parseContentInfo } from './asn1.js';
 import { certificateDer, parseCertificate, type CertificateInfo } from './certificates.js';
 import { guard, PkiError } from './errors.js';
@@ -130,9 +130,10 @@ function messageCertificate(block: asn1js.AsnType): MessageCertificate | undefin
   return {
     // The certificate as received (re-encoding it through pkijs cost more than the rest of a check-in).
     info: parseCertificate(Buffer.from(block.valueBeforeDecodeView)),
-    issuerDer: Buffer.from(issuer.valueBeforeDecodeView),
-    serialDer: Buffer.from(serial.valueBeforeDecodeView),
-    keyBits: keyBits.valueBlock.valueHexView,
+    // Own copies: these are kept in messageCertificates (a view would keep the whole message alive).
+    issuerDer: ownedBytes(issuer.valueBeforeDecodeView),
+    serialDer: ownedBytes(serial.valueBeforeDecodeView),
+    keyBits: ownedBytes(keyBits.valueBlock.valueHexView),
   };
 }
 
@@ -280,7 +281,7 @@ export function signedDataFieldsFromDer(input: Uint8Array): SignedDataFields | u
 }
 
 /** Message certificates by their DER's SHA-256 (decoded once). */
-const messageCertificates = new RecentCache<MessageCertificate>(20_000);
+const messageCertificates = new RecentCache<MessageCertificate>(10_000);
 
 function knownMessageCertificate(certDer: Uint8Array): MessageCertificate {
   return messageCertificates.getOrCreate(crypto.createHash('sha256').update(certDer).digest('base64'), () => {

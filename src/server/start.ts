@@ -8,6 +8,11 @@ import { ensureDefaultTenant } from '../tenancy/service.js';
 import type { App } from './app.js';
 
 export const SQLITE_FILE = 'openenroll.db';
+/**
+ * Connections the kernel queues before they are accepted (capped by net.core.somaxconn). A command
+ * pushed to a fleet wakes every device at once; Node's default of 511 dropped some of 10,000.
+ */
+const LISTEN_BACKLOG = 4096;
 
 /** The embedded data dir holds the store and the master key: create it private to the service's user. */
 function ensureDataDir(config: Config): void {
@@ -73,7 +78,7 @@ export async function startServer(config: Config, out: NodeJS.WritableStream = p
     if (worker === undefined) await bootstrapDefaultTenant(store, out, logger);
     const metrics = new Metrics(worker === undefined ? {} : { labels: { worker: String(worker) } });
     app = await buildApp({ config, store, keyring, logger, metrics });
-    const url = await app.server.listen({ port: config.port, host: config.host });
+    const url = await app.server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
     await app.startBackground();
     return { app, url };
   } catch (err) {

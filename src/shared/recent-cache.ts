@@ -28,3 +28,12 @@ export class RecentCache<V> {
     return this.entries.size;
   }
 }
+
+/**
+ * A copy of `bytes` in memory of its own, for values a cache keeps: small Buffers share Node's
+ * 8 KiB pool slabs, so keeping a 300-byte Buffer can keep 8 KiB alive (measured: ~34 KB of slabs
+ * per enrolled device with the certificate caches full).
+ */
+export function ownedBytes(bytes: Uint8Array): Buffer {
+  return Buffer.from(new Uint8Array(bytes).buffer);
+}
