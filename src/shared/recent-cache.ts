@@ -1,7 +1,8 @@
 /**
  * A bounded map of recent results of pure work (parsing, key loading, chain checks) keyed by a hash
  * of its input: the same bytes always give the same answer, so a hit is as good as redoing it. When
- * full, the oldest entry goes first.
+ * full, the least recently used entry goes first, so what every check-in needs (a device's identity)
+ * outlives what one enrollment needed once (its MachineInfo and SCEP request signers).
  */
 export class RecentCache<V> {
   private readonly entries = new Map<string, V>();
@@ -9,18 +10,25 @@ export class RecentCache<V> {
   constructor(private readonly max: number) {}
 
   get(key: string): V | undefined {
-    return this.entries.get(key);
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      // Map keeps insertion order: re-inserting makes it the most recent.
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
   }
 
   set(key: string, value: V): V {
-    if (!this.entries.has(key) && this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.delete(key);
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, value);
     return value;
   }
 
   /** The cached value, or `make()`'s (kept; a throw keeps nothing). */
   getOrCreate(key: string, make: () => V): V {
-    const known = this.entries.get(key);
+    const known = this.get(key);
     return known !== undefined ? known : this.set(key, make());
   }
 

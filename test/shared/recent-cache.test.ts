@@ -2,19 +2,31 @@ import { describe, expect, it } from 'vitest';
 import { ownedBytes, RecentCache } from '../../src/shared/recent-cache.js';
 
 describe('RecentCache', () => {
-  it('keeps at most its bound, the oldest going first; a hit is not made again', () => {
+  it('keeps at most its bound, the least recently used going first; a hit is not made again', () => {
     const cache = new RecentCache<number>(3);
     let made = 0;
     const get = (k: string) => cache.getOrCreate(k, () => ++made);
     expect([get('a'), get('b'), get('c'), get('a')]).toEqual([1, 2, 3, 1]);
     expect(made).toBe(3);
-    get('d'); // 'a' was inserted first, so it goes
+    get('d'); // 'a' was used last but one read ago; 'b' is the least recently used
     expect(cache.size).toBe(3);
-    expect(cache.get('a')).toBeUndefined();
-    expect([cache.get('b'), cache.get('c'), cache.get('d')]).toEqual([2, 3, 4]);
+    expect(cache.get('b')).toBeUndefined();
+    expect([cache.get('a'), cache.get('c'), cache.get('d')]).toEqual([1, 3, 4]);
     // Setting a held key replaces it without evicting anything.
-    cache.set('b', 20);
-    expect([cache.size, cache.get('b'), cache.get('c')]).toEqual([3, 20, 3]);
+    cache.set('c', 30);
+    expect([cache.size, cache.get('c'), cache.get('a')]).toEqual([3, 30, 1]);
+  });
+
+  it('keeps what is used over what was used once, whatever the order they came in', () => {
+    const cache = new RecentCache<string>(100);
+    for (let device = 0; device < 100; device++) {
+      // A device's enrollment brings two one-off certificates and its identity, then it checks in.
+      cache.set(`once-${device}-a`, 'x');
+      cache.set(`once-${device}-b`, 'x');
+      cache.set(`identity-${device}`, 'x');
+      for (let d = Math.max(0, device - 20); d <= device; d++) cache.get(`identity-${d}`);
+    }
+    for (let d = 80; d < 100; d++) expect(cache.get(`identity-${d}`)).toBe('x');
   });
 
   it('keeps nothing when making the value throws', () => {
