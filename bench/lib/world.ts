@@ -85,8 +85,6 @@ export interface Deployment {
   close(): Promise<void>;
 }
 
-export const SERVER_NODE_OPTIONS = '--max-old-space-size=192';
-
 /** Environment of the server under test: TLS, the simulators, generous admin rate limits (the fan-out is 10,000 admin calls). */
 export async function startDeployment(peers: Peers, store: StoreKind, opts: { nodeArgs?: string[]; extraEnv?: Record<string, string> } = {}): Promise<Deployment> {
   const dataDir = fs.mkdtempSync(path.join(peers.dir, `${store}-`));
@@ -110,8 +108,6 @@ export async function startDeployment(peers: Peers, store: StoreKind, opts: { no
     OPENENROLL_PROFILE_SIGNING_KEY_FILE: peers.tls.keyFile,
     OPENENROLL_RATE_LIMIT_MAX: '10000000',
     OPENENROLL_JOBS_POLL_MS: '100',
-    // The memory bound docs/operations.md recommends: V8 otherwise lets the old generation grow far past the live heap.
-    NODE_OPTIONS: SERVER_NODE_OPTIONS,
     ...opts.extraEnv,
   };
   let storeLocation: Deployment['storeLocation'] = { sqliteFile: path.join(dataDir, 'openenroll.db') };
