@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../helpers/pg-cluster.js';
@@ -244,4 +245,30 @@ export async function api(server: Pick<Server, 'url'>, token: string | null, met
   });
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text) as Record<string, unknown> };
+}
+
+/**
+ * Sends a POST whose body arrives in two parts, calling `between` after the first (a request in
+ * flight), then the rest `afterMs` later.
+ */
+export function slowPost(server: Pick<Server, 'url'>, token: string, body: object, between: () => void | Promise<void>, afterMs = 0): Promise<{ status: number; body: string }> {
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${server.url}/beta/deviceManagement/roleScopeTags`,
+      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(payload.length) } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.write(payload.subarray(0, 5));
+    // Give the server time to route the request and authenticate it before `between`.
+    setTimeout(() => {
+      Promise.resolve(between()).then(() => setTimeout(() => req.end(payload.subarray(5)), afterMs), reject);
+    }, 150);
+  });
 }

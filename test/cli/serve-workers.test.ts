@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartDelayMs } from '../../src/server/cluster.js';
 import { testDialect } from '../helpers/store.js';
-import { api, createDeployment, ensureBuilt, runCli, startServe, TOKEN, type Deployment, type Server } from './helpers.js';
+import { api, createDeployment, ensureBuilt, runCli, slowPost, startServe, TOKEN, type Deployment, type Server } from './helpers.js';
 
 /**
  * `openenroll serve` with OPENENROLL_WORKERS=2 on embedded SQLite: a cluster primary and two worker
@@ -84,29 +84,6 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   }
 }
 
-/** Sends a POST whose body arrives in two parts, calling `between` after the first: a request in flight. */
-function slowPost(server: Server, token: string, body: object, between: () => void): Promise<{ status: number; body: string }> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      `${server.url}${TAGS}`,
-      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(payload.length) } },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.write(payload.subarray(0, 5));
-    // Give the worker time to route and authenticate the request before the signal.
-    setTimeout(() => {
-      between();
-      setTimeout(() => req.end(payload.subarray(5)), 300);
-    }, 150);
-  });
-}
 
 describe.runIf(testDialect() === 'sqlite')('openenroll serve with OPENENROLL_WORKERS=2 on SQLite', () => {
   let dep: Deployment;
@@ -201,7 +178,7 @@ describe.runIf(testDialect() === 'sqlite')('openenroll serve with OPENENROLL_WOR
     const workers = childrenOf(primary);
     expect(workers).toHaveLength(2);
 
-    const inFlight = slowPost(server!, key, { displayName: 'Finished during shutdown' }, () => server!.proc.kill('SIGTERM'));
+    const inFlight = slowPost(server!, key, { displayName: 'Finished during shutdown' }, () => void server!.proc.kill('SIGTERM'), 300);
     const res = await inFlight;
     expect(res.status).toBe(201);
     expect(await server!.exited).toBe(0);

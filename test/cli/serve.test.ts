@@ -1,35 +1,12 @@
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openStore } from '../../src/server/start.js';
-import { api, baseEnv, createDeployment, ensureBuilt, runCli, secretOf, startServe, TOKEN, type Deployment, type Server } from './helpers.js';
+import { api, baseEnv, createDeployment, ensureBuilt, runCli, secretOf, slowPost, startServe, TOKEN, type Deployment, type Server } from './helpers.js';
 
 const TAGS = '/beta/deviceManagement/roleScopeTags';
 
-/** Sends a POST whose body arrives in two parts, calling `between` after the first: a request in flight. */
-function slowPost(server: Server, token: string, body: object, between: () => Promise<void>): Promise<{ status: number; body: string }> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      `${server.url}${TAGS}`,
-      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(payload.length) } },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.write(payload.subarray(0, 5));
-    // Give the server time to route the request and authenticate it before the signal.
-    setTimeout(() => {
-      between().then(() => req.end(payload.subarray(5)), reject);
-    }, 150);
-  });
-}
 
 describe('openenroll serve: first start, bootstrap key, graceful stop', () => {
   let dep: Deployment;
