@@ -229,15 +229,8 @@ export interface SignedDataFields {
 }
 
 // SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo, [0] certificates?, [1] crls?, signerInfos SET }
-function fieldsOf(fields: readonly asn1js.AsnType[], certs: (certificateSet: asn1js.AsnType | undefined) => MessageCertificate[]): SignedDataFields {
-  return {
-    version: fields[0],
-    digestAlgorithms: fields[1],
-    encap: fields[2],
-    signerInfos: fields[fields.length - 1],
-    fieldCount: fields.length,
-    certs: certs(fields.slice(3, -1).find((f) => isContext(f, 0))),
-  };
+function fieldsOf(fields: readonly asn1js.AsnType[], certs: MessageCertificate[]): SignedDataFields {
+  return { version: fields[0], digestAlgorithms: fields[1], encap: fields[2], signerInfos: fields[fields.length - 1], fieldCount: fields.length, certs };
 }
 
 /** The whole message decoded by asn1js (BER included). */
@@ -245,7 +238,9 @@ export function signedDataFields(input: Uint8Array): SignedDataFields {
   const info = parseContentInfo(input, 'The signed message');
   if (info.contentType !== OID.signedData) throw new PkiError('malformed', `The message is CMS ${CONTENT_TYPE_NAMES[info.contentType] ?? info.contentType}, not SignedData.`);
   if (!(info.content instanceof asn1js.Sequence)) throw malformed('structure');
-  return fieldsOf(childrenOf(info.content), (set) => childrenOf(set).flatMap((c) => messageCertificate(c) ?? []));
+  const fields = childrenOf(info.content);
+  const certificateSet = fields.slice(3, -1).find((f) => isContext(f, 0));
+  return fieldsOf(fields, childrenOf(certificateSet).flatMap((c) => messageCertificate(c) ?? []));
 }
 
 const SIGNED_DATA_OID_DER = Buffer.from('06092a864886f70d010702', 'hex');
@@ -273,7 +268,7 @@ export function signedDataFieldsFromDer(input: Uint8Array): SignedDataFields | u
   if (!certificates) return undefined;
   try {
     const fields = elements.map((e) => (e === certificateSet ? new asn1js.Null() : decodeElement(input, e, 'The signed message')));
-    return fieldsOf(fields, () => certificates.flatMap((c) => (c.tag === SEQUENCE ? knownMessageCertificate(input.subarray(c.start, c.end)) : [])));
+    return fieldsOf(fields, certificates.flatMap((c) => (c.tag === SEQUENCE ? knownMessageCertificate(input.subarray(c.start, c.end)) : [])));
   } catch {
     // Not plain DER after all (asn1js also throws RangeErrors): the whole-message decoder decides and words the refusal.
     return undefined;

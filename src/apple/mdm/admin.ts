@@ -208,7 +208,7 @@ export class MdmAdminService {
         if (chunk.length === 0) continue;
         const active = await trx
           .selectFrom('mdm_enrollments')
-          .select(['id', 'managed_device_id', 'updated_at'])
+          .select(['id', 'managed_device_id'])
           .where('tenant_id', '=', actor.tenantId)
           .where('managed_device_id', 'in', chunk)
           .where('type', 'in', [...DEVICE_CHANNELS])
