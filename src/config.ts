@@ -3,6 +3,9 @@ import path from 'node:path';
 import { DEFAULT_AUTO_SYNC_INTERVAL_MS, validateAutoSyncInterval } from './apple/ade/sync-policy.js';
 import { HOUR } from './shared/time.js';
 
+/** Device requests in progress on a node at which its APNs pushes wait (OPENENROLL_APNS_PUSH_BACKLOG). */
+export const DEFAULT_PUSH_BACKLOG = 128;
+
 /** Everything the server reads from its environment, parsed once at start-up. */
 export interface Config {
   port: number;
@@ -12,6 +15,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** PostgreSQL schema to use (shared clusters, tests). */
   pgSchema: string | undefined;
+  /** PostgreSQL connections per server process (OPENENROLL_PG_POOL_SIZE, default 10). */
+  pgPoolSize: number;
   /** Absolute base URL used in @odata.context / @odata.nextLink; derived from the request when unset. */
   publicUrl: string | undefined;
   bodyLimitBytes: number;
@@ -47,8 +52,12 @@ export interface Config {
   mdmClientCertHeader: string | undefined;
   /** Answer macOS UserAuthenticate (network users' channels) instead of declining it (OPENENROLL_MDM_ACCEPT_USER_AUTHENTICATE). */
   mdmAcceptUserAuthenticate: boolean;
-  /** APNs (OPENENROLL_APNS_URL, default Apple's production host) and an extra CA to trust for it (the simulator's, in tests). */
-  apns: { url: string; caFile: string | undefined };
+  /**
+   * APNs (OPENENROLL_APNS_URL, default Apple's production host), an extra CA to trust for it (the
+   * simulator's, in tests), and the device requests in progress on a node at which its pushes wait
+   * (OPENENROLL_APNS_PUSH_BACKLOG, default 128; 0 pushes without pacing).
+   */
+  apns: { url: string; caFile: string | undefined; pushBacklog: number };
   /**
    * Certificate (PEM, leaf first, then its chain) and key that sign enrollment profiles instead of the
    * tenant CA's signer, e.g. a publicly trusted TLS certificate so devices show the profile as verified.
@@ -221,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(env.OPENENROLL_DATA_DIR || './data'),
     databaseUrl: env.DATABASE_URL || undefined,
     pgSchema: env.OPENENROLL_PG_SCHEMA || undefined,
+    pgPoolSize: int(env, 'OPENENROLL_PG_POOL_SIZE', 10, 1, 1000),
     publicUrl,
     bodyLimitBytes: int(env, 'OPENENROLL_BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     logLevel,
@@ -249,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apns: {
       url: httpsUrl('OPENENROLL_APNS_URL', env.OPENENROLL_APNS_URL || 'https://api.push.apple.com').replace(/\/+$/, ''),
       caFile: env.OPENENROLL_APNS_CA_FILE || undefined,
+      pushBacklog: int(env, 'OPENENROLL_APNS_PUSH_BACKLOG', DEFAULT_PUSH_BACKLOG, 0, 1_000_000),
     },
     profileSigning: profileSigningFiles(env),
     appleDeviceCaFile: env.OPENENROLL_APPLE_DEVICE_CA_FILE || undefined,

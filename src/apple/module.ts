@@ -18,6 +18,7 @@ import { AppleEnrollmentTypeService } from '../enrollment-policy/apple-enrollmen
 import type { EnrollmentIntents } from './mdm/contracts.js';
 import { createMdmFeature, type MdmFeature } from './mdm/index.js';
 import { DeviceRecords } from '../devices/service.js';
+import { InFlight } from '../shared/concurrency.js';
 
 /**
  * Apple device management: the MDM push certificate now; ADE tokens, profiles and enrollment add
@@ -70,7 +71,9 @@ export function createAppleModule(core: Core, deps: AppleModuleDeps = {}): Apple
   });
   const sync = createAdeSyncFeature(core, { depApiFor: createDepApiFactory(core), assigner: ade.assigner });
   bound.sync = sync.scheduler;
-  const apns = createApnsFeature(core, { pushCertificate: (db, tenantId, now) => push.service.requireReadyPushCertificate(db, tenantId, now) });
+  // MDM requests in progress on this node: the MDM routes count them, the push job paces by them.
+  const deviceLoad = new InFlight();
+  const apns = createApnsFeature(core, { pushCertificate: (db, tenantId, now) => push.service.requireReadyPushCertificate(db, tenantId, now), deviceLoad });
   const enrollmentIntents = createEnrollmentIntents(core.clock);
   const scep = createScepFeature(core);
   const terms = deps.terms ?? new TermsService(core.store, core.audit, core.clock);
@@ -107,6 +110,7 @@ export function createAppleModule(core: Core, deps: AppleModuleDeps = {}): Apple
     push: apns.notifier,
     devices: deps.devices ?? new DeviceRecords(core.store, core.audit, core.clock),
     gate,
+    load: deviceLoad,
   });
   return {
     name: 'apple',

@@ -17,6 +17,7 @@ Environment:
   OPENENROLL_DATA_DIR          data directory: SQLite store and generated master key (default ./data)
   DATABASE_URL                 PostgreSQL URL; when set, PostgreSQL is used instead of SQLite
   OPENENROLL_PG_SCHEMA         PostgreSQL schema (default: the connection's search_path)
+  OPENENROLL_PG_POOL_SIZE      PostgreSQL connections per server process (default 10)
   OPENENROLL_MASTER_KEY        master key: base64 32 bytes, or a JSON keyring
   OPENENROLL_MASTER_KEY_FILE   file holding the master key or keyring (mode 0600)
   OPENENROLL_OIDC_ISSUER       accept JWTs from this OpenID Connect issuer (with OPENENROLL_OIDC_AUDIENCE)

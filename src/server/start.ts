@@ -28,6 +28,7 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
   const store = createStore({
     databaseUrl: config.databaseUrl,
     pgSchema: config.pgSchema,
+    poolSize: config.pgPoolSize,
     sqliteFile: path.join(config.dataDir, SQLITE_FILE),
   });
   if (opts.migrate === false) return store;

@@ -79,4 +79,21 @@ describe('server configuration from the environment', () => {
       new ConfigError(`OPENENROLL_WORKERS must be a whole number from 1 to 256, or auto (one per core), got "${raw}"`),
     );
   });
+  it('sizes the PostgreSQL pool from OPENENROLL_PG_POOL_SIZE (1 to 1000, default 10)', () => {
+    expect(loadConfig({}).pgPoolSize).toBe(10);
+    expect(loadConfig({ OPENENROLL_PG_POOL_SIZE: '1' }).pgPoolSize).toBe(1);
+    expect(loadConfig({ OPENENROLL_PG_POOL_SIZE: '1000' }).pgPoolSize).toBe(1000);
+    for (const raw of ['0', '1001', 'ten', '2.5']) {
+      expect(() => loadConfig({ OPENENROLL_PG_POOL_SIZE: raw })).toThrow(new ConfigError(`OPENENROLL_PG_POOL_SIZE must be an integer from 1 to 1000, got "${raw}"`));
+    }
+  });
+
+  it('paces APNs pushes at OPENENROLL_APNS_PUSH_BACKLOG device requests in progress (default 128, 0 turns it off)', () => {
+    expect(loadConfig({}).apns.pushBacklog).toBe(128);
+    expect(loadConfig({ OPENENROLL_APNS_PUSH_BACKLOG: '0' }).apns.pushBacklog).toBe(0);
+    expect(loadConfig({ OPENENROLL_APNS_PUSH_BACKLOG: '1000000' }).apns.pushBacklog).toBe(1_000_000);
+    for (const raw of ['-1', '1000001', 'many']) {
+      expect(() => loadConfig({ OPENENROLL_APNS_PUSH_BACKLOG: raw })).toThrow(new ConfigError(`OPENENROLL_APNS_PUSH_BACKLOG must be an integer from 0 to 1000000, got "${raw}"`));
+    }
+  });
 });

@@ -32,6 +32,8 @@ export interface ApnsFeatureDeps {
   pushCertificate(db: Executor, tenantId: string, now: Date): Promise<ReadyPushCertificate>;
   client?: Partial<Omit<ApnsClientOptions, 'logger' | 'baseUrl' | 'extraCaPem'>>;
   notifier?: Partial<Pick<ApnsNotifierDeps, 'retry' | 'expirationMs' | 'certificateBlockMs'>>;
+  /** Device requests in progress on this node: pushes wait while there are OPENENROLL_APNS_PUSH_BACKLOG of them. */
+  deviceLoad?: ApnsNotifierDeps['deviceLoad'];
 }
 
 export function createApnsFeature(core: Core, deps: ApnsFeatureDeps): ApnsFeature {
@@ -45,6 +47,8 @@ export function createApnsFeature(core: Core, deps: ApnsFeatureDeps): ApnsFeatur
     client,
     metrics: core.metrics,
     pushCertificate: deps.pushCertificate,
+    deviceLoad: deps.deviceLoad,
+    pushBacklog: core.config.apns.pushBacklog,
   });
   return { notifier, stop: () => notifier.close() };
 }

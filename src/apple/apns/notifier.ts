@@ -8,7 +8,8 @@ import { parseCertificate } from '../../pki/certificates.js';
 import type { Clock } from '../../shared/time.js';
 import { DAY, MINUTE } from '../../shared/time.js';
 import type { Executor, Store } from '../../store/db.js';
-import type { PushNotifier } from '../mdm/contracts.js';
+import type { PushNotifier, PushReason } from '../mdm/contracts.js';
+import type { InFlight } from '../../shared/concurrency.js';
 import type { ReadyPushCertificate } from '../push-certificate/index.js';
 import { ApnsTransportError, type ApnsClient, type ApnsCredentials } from './client.js';
 import {
@@ -70,12 +71,20 @@ export interface ApnsNotifierDeps {
   certificateBlockMs?: number;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Device requests in progress on this node. Pushes go out in waves, and a wave waits while
+   * `pushBacklog` or more are in progress: a fan-out then wakes devices about as fast as they are
+   * served, instead of all at once into connection and database-pool timeouts.
+   */
+  deviceLoad?: Pick<InFlight, 'below'>;
+  /** In-progress device requests at which pushes wait (OPENENROLL_APNS_PUSH_BACKLOG); 0 or absent: no pacing. */
+  pushBacklog?: number;
 }
 
 /** The push side of Apple MDM, beyond the contract the MDM core uses. */
 export interface ApnsNotifier extends PushNotifier {
   /** push() with its summary. */
-  notify(tenantId: string, enrollmentIds: readonly string[], reason?: { commandUuid?: string }): Promise<PushSummary>;
+  notify(tenantId: string, enrollmentIds: readonly string[], reason?: PushReason): Promise<PushSummary>;
   /** Wakes every pushable enrollment of the tenant (admin "sync all", after a restore). */
   pushAll(tenantId: string): Promise<PushSummary>;
   /** Wakes the device channels of managed devices (admin syncDevice). */
@@ -94,6 +103,10 @@ interface Target {
 type Outcome = 'sent' | 'unregistered' | 'failed' | 'notSent';
 
 const CHUNK = 500;
+/** Pushes claimed and sent together, between two looks at the device load. */
+const PUSH_WAVE = 64;
+/** Pause between waves when pacing, so the devices of one wave have connected before the load is read again. */
+const WAVE_GAP_MS = 20;
 const DEVICE_CHANNELS = ['Device', 'UserEnrollmentDevice'];
 
 /**
@@ -106,6 +119,7 @@ export class ApnsPushNotifier implements ApnsNotifier {
   private readonly blockMs: number;
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly backlog: number;
   /** Per tenant: the certificate APNs refused, why, and until when we don't try it again. */
   private readonly blocks = new Map<string, { thumbprint: string; reason: string; until: number }>();
   /** Parsed certificates by PEM, so a push batch costs a string compare, not a parse. */
@@ -120,6 +134,7 @@ export class ApnsPushNotifier implements ApnsNotifier {
     this.blockMs = deps.certificateBlockMs ?? 15 * MINUTE;
     this.random = deps.random ?? Math.random;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.backlog = deps.pushBacklog ?? 0;
     this.counter = deps.metrics
       ? new Counter({
           name: 'openenroll_apns_pushes_total',
@@ -130,14 +145,15 @@ export class ApnsPushNotifier implements ApnsNotifier {
       : undefined;
   }
 
-  async push(tenantId: string, enrollmentIds: readonly string[], reason?: { commandUuid?: string }): Promise<void> {
+  async push(tenantId: string, enrollmentIds: readonly string[], reason?: PushReason): Promise<void> {
     await this.notify(tenantId, enrollmentIds, reason);
   }
 
-  async notify(tenantId: string, enrollmentIds: readonly string[], reason: { commandUuid?: string } = {}): Promise<PushSummary> {
+  async notify(tenantId: string, enrollmentIds: readonly string[], reason: PushReason = {}): Promise<PushSummary> {
     const started = performance.now();
     const ids = [...new Set(enrollmentIds)];
-    const summary = emptySummary(tenantId, reason.commandUuid ?? null, ids.length);
+    const { commandUuid, signal } = reason;
+    const summary = emptySummary(tenantId, commandUuid ?? null, ids.length);
     const done = (): PushSummary => {
       summary.durationMs = Math.round(performance.now() - started);
       const notable = summary.failed > 0 || summary.unregistered > 0 || summary.certificateProblem !== null;
@@ -155,32 +171,53 @@ export class ApnsPushNotifier implements ApnsNotifier {
         return done();
       }
       const targets = await this.loadTargets(tenantId, ids, creds.topic, summary);
-      const { commandUuid } = reason;
-      if (!commandUuid) {
-        await this.sendAll(creds, targets, summary);
-        return done();
-      }
-      const claimedAt = this.deps.clock.now().toISOString();
-      const claimed = await this.claim(tenantId, commandUuid, targets, claimedAt);
-      summary.skipped.alreadyPushed = targets.length - claimed.size;
-      const mine = targets.filter((t) => claimed.has(t.enrollmentId));
-      let outcomes: Outcome[] = [];
-      try {
-        outcomes = await this.sendAll(creds, mine, summary);
-      } finally {
-        // Only a push APNs took counts: the others may be pushed again for this command later.
-        await this.unclaim(
-          tenantId,
-          commandUuid,
-          mine.filter((_, i) => outcomes[i] !== 'sent').map((t) => t.enrollmentId),
-          claimedAt,
-        );
+      const waves = chunks(targets, PUSH_WAVE);
+      for (let i = 0; i < waves.length; i++) {
+        if (i > 0) await this.pace(signal);
+        // Stopped (lease lost, shutdown) or the certificate refused: the rest is not sent; with a command, it stays unclaimed for the next run.
+        if (signal?.aborted || summary.certificateProblem !== null) {
+          summary.notSent += waves.slice(i).reduce((n, w) => n + w.length, 0);
+          break;
+        }
+        await this.sendWave(creds, waves[i]!, commandUuid, summary);
       }
     } catch (err) {
-      this.deps.logger.error({ err, tenantId, commandUuid: reason.commandUuid }, 'APNs push failed');
+      this.deps.logger.error({ err, tenantId, commandUuid }, 'APNs push failed');
       summary.notSent = ids.length - summary.sent - summary.unregistered - summary.failed - sumSkipped(summary);
     }
     return done();
+  }
+
+  /** Waits, between two waves, until this node serves fewer than `pushBacklog` device requests. */
+  private async pace(signal: AbortSignal | undefined): Promise<void> {
+    if (this.backlog <= 0 || !this.deps.deviceLoad) return;
+    await this.sleep(WAVE_GAP_MS);
+    await this.deps.deviceLoad.below(this.backlog, signal);
+  }
+
+  /** One wave: with a command, claimed first (so two nodes never both push a row) and released again where APNs didn't take it. */
+  private async sendWave(creds: ApnsCredentials, wave: Target[], commandUuid: string | undefined, summary: PushSummary): Promise<void> {
+    if (!commandUuid) {
+      await this.sendAll(creds, wave, summary);
+      return;
+    }
+    const { tenantId } = creds;
+    const claimedAt = this.deps.clock.now().toISOString();
+    const claimed = await this.claim(tenantId, commandUuid, wave, claimedAt);
+    summary.skipped.alreadyPushed += wave.length - claimed.size;
+    const mine = wave.filter((t) => claimed.has(t.enrollmentId));
+    let outcomes: Outcome[] = [];
+    try {
+      outcomes = await this.sendAll(creds, mine, summary);
+    } finally {
+      // Only a push APNs took counts: the others may be pushed again for this command later.
+      await this.unclaim(
+        tenantId,
+        commandUuid,
+        mine.filter((_, i) => outcomes[i] !== 'sent').map((t) => t.enrollmentId),
+        claimedAt,
+      );
+    }
   }
 
   async pushAll(tenantId: string): Promise<PushSummary> {

@@ -92,9 +92,18 @@ export interface IdentityVerifier {
 }
 
 /** Implemented by APNs (src/apple/apns/). */
+export interface PushReason {
+  /** The command the push is for: each enrollment is pushed once for it, by whichever node claims it. */
+  commandUuid?: string;
+  signal?: AbortSignal;
+}
+
 export interface PushNotifier {
-  /** Wakes these enrollments (dedupes per command; marks 410 Unregistered). Never throws for device errors. */
-  push(tenantId: string, enrollmentIds: readonly string[], reason?: { commandUuid?: string }): Promise<void>;
+  /**
+   * Wakes these enrollments (dedupes per command; marks 410 Unregistered). Never throws for device
+   * errors. An aborted `signal` stops it between waves; what wasn't claimed yet stays to be pushed.
+   */
+  push(tenantId: string, enrollmentIds: readonly string[], reason?: PushReason): Promise<void>;
 }
 
 /** Implemented by the MDM core (src/apple/mdm/). */

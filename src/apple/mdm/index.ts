@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { DeviceRecords } from '../../devices/service.js';
 import type { Core } from '../../server/module.js';
+import type { InFlight } from '../../shared/concurrency.js';
 import { MdmAdminService, mdmAdminRoutesAll, mdmAdminRoutesBeta } from './admin.js';
 import type { CommandQueue, EnrollmentIntents, IdentityVerifier, PushNotifier } from './contracts.js';
 import { MdmCommandQueue, PUSH_JOB } from './queue.js';
@@ -25,6 +26,8 @@ export interface MdmFeatureDeps {
   devices: DeviceRecords;
   /** The enrollment gate (recordSuccess). */
   gate: MdmServiceDeps['gate'];
+  /** Counts device requests in progress (the APNs notifier paces pushes by it). */
+  load?: InFlight;
 }
 
 export interface MdmFeature {
@@ -42,7 +45,7 @@ export function createMdmFeature(core: Core, deps: MdmFeatureDeps): MdmFeature {
   const logger = core.logger.child({ component: 'apple-mdm' });
   const push = () => deps.push;
   const queue = new MdmCommandQueue({ store: core.store, clock: core.clock, jobs: core.jobs, logger, push });
-  core.jobs.register(PUSH_JOB, async (_payload, ctx) => queue.pushPending(ctx.job.tenantId), { timeoutMs: 5 * 60_000 });
+  core.jobs.register(PUSH_JOB, async (_payload, ctx) => queue.pushPending(ctx.job.tenantId, ctx.signal), { timeoutMs: 5 * 60_000 });
   const service = new MdmService({
     store: core.store,
     clock: core.clock,
@@ -68,6 +71,7 @@ export function createMdmFeature(core: Core, deps: MdmFeatureDeps): MdmFeature {
       trustProxy: core.config.trustProxy,
       clientCertHeader: core.config.mdmClientCertHeader,
       metrics: core.metrics,
+      ...(deps.load ? { load: deps.load } : {}),
     }),
     adminRoutes: { beta: mdmAdminRoutesBeta(admin), all: mdmAdminRoutesAll(admin) },
   };

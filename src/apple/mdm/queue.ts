@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { JobScheduler } from '../../jobs/scheduler.js';
+import type { JobOutcome, JobScheduler } from '../../jobs/scheduler.js';
 import { buildPlist, parsePlistDict, type PlistValue } from '../../shared/plist.js';
 import type { Clock } from '../../shared/time.js';
 import type { Dialect, Executor, Store, Trx } from '../../store/db.js';
@@ -21,6 +22,10 @@ export const FINAL_STATUSES = ['Acknowledged', 'Error', 'CommandFormatError', 'C
 export const PUSH_JOB = 'apple.mdm.push';
 /** Commands the push job pushes at once (each claims its rows, then sends over the shared HTTP/2 session). */
 const PUSH_CONCURRENCY = 32;
+/** Queue rows the push job reads at a time. */
+const PUSH_BATCH = 10_000;
+/** How long one push job run pushes before it hands over to the next run (the job's timeout is 5 minutes). */
+const PUSH_RUN_MS = 2 * 60_000;
 
 const REQUEST_TYPE = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
 const COMMAND_UUID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
@@ -75,8 +80,20 @@ function checkPlistValue(v: unknown, path: string): void {
 
 export class MdmCommandQueue implements CommandQueue {
   constructor(
-    private readonly deps: { store: Store; clock: Clock; jobs: JobScheduler; logger: Logger; push: () => PushNotifier | undefined },
+    private readonly deps: {
+      store: Store;
+      clock: Clock;
+      jobs: JobScheduler;
+      logger: Logger;
+      push: () => PushNotifier | undefined;
+      /** Queue rows the push job reads at a time; default PUSH_BATCH. */
+      pushBatch?: number;
+    },
   ) {}
+
+  private get batchSize(): number {
+    return this.deps.pushBatch ?? PUSH_BATCH;
+  }
 
   private get dialect(): Dialect {
     return this.deps.store.dialect;
@@ -296,21 +313,51 @@ export class MdmCommandQueue implements CommandQueue {
    * (no token yet, disabled, APNs said unregistered) are marked here so they don't linger; the
    * device gets them when it next polls.
    */
-  async pushPending(tenantId: string): Promise<void> {
-    const rows = await this.deps.store.db
+  async pushPending(tenantId: string, signal?: AbortSignal, runMs = PUSH_RUN_MS): Promise<JobOutcome> {
+    const budget = AbortSignal.timeout(runMs);
+    const stop = signal ? AbortSignal.any([signal, budget]) : budget;
+    // Batches in key order; a row whose push failed is released behind the cursor and waits for the next run.
+    let after: { commandUuid: string; enrollmentId: string } | undefined;
+    for (;;) {
+      const rows = await this.unpushed(tenantId, after);
+      await this.pushBatch(tenantId, rows, stop);
+      if (rows.length < this.batchSize || stop.aborted) break;
+      const last = rows.at(-1)!;
+      after = { commandUuid: last.command_uuid, enrollmentId: last.enrollment_id };
+    }
+    // Paced pushes to a large fleet take long: many bounded runs, each followed at once by the next, rather than one the job timeout kills.
+    return budget.aborted && !signal?.aborted ? { rescheduleAt: this.deps.clock.now() } : undefined;
+  }
+
+  /** Queue rows waiting for a push, after `after` in (command, enrollment) order (the mdm_command_queue_unpushed index). */
+  private async unpushed(tenantId: string, after: { commandUuid: string; enrollmentId: string } | undefined) {
+    let q = this.deps.store.db
       .selectFrom('mdm_command_queue as q')
       .innerJoin('mdm_enrollments as e', 'e.id', 'q.enrollment_id')
       .select(['q.enrollment_id', 'q.command_uuid', 'e.enabled', 'e.push_token', 'e.push_magic', 'e.apns_status'])
       .where('q.tenant_id', '=', tenantId)
       .where('q.push_sent_at', 'is', null)
-      .where('q.status', '=', 'queued')
-      .limit(10_000)
-      .execute();
+      // A literal, as in the partial index's predicate, so SQLite's planner can prove the index applies.
+      .where('q.status', '=', sql.lit('queued'))
+      .orderBy('q.command_uuid')
+      .orderBy('q.enrollment_id')
+      .limit(this.batchSize);
+    if (after) q = q.where((eb) => eb(eb.refTuple('q.command_uuid', 'q.enrollment_id'), '>', eb.tuple(after.commandUuid, after.enrollmentId)));
+    return q.execute();
+  }
+
+  private async pushBatch(
+    tenantId: string,
+    rows: Array<{ enrollment_id: string; command_uuid: string; enabled: number; push_token: string | null; push_magic: string | null; apns_status: string | null }>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const byCommand = new Map<string, string[]>();
     const unreachable = new Map<string, string[]>();
     for (const r of rows) {
       const target = r.enabled === 1 && r.push_token && r.push_magic && r.apns_status === null ? byCommand : unreachable;
-      target.set(r.command_uuid, [...(target.get(r.command_uuid) ?? []), r.enrollment_id]);
+      const ids = target.get(r.command_uuid);
+      if (ids) ids.push(r.enrollment_id);
+      else target.set(r.command_uuid, [r.enrollment_id]);
     }
     const now = this.deps.clock.now().toISOString();
     for (const [uuid, ids] of unreachable) {
@@ -331,7 +378,7 @@ export class MdmCommandQueue implements CommandQueue {
       return;
     }
     // Commands side by side: one by one, a fan-out of one command per device waited on 10,000 claim-and-send round trips in turn.
-    await mapLimit([...byCommand], PUSH_CONCURRENCY, ([commandUuid, ids]) => notifier.push(tenantId, [...new Set(ids)], { commandUuid }));
+    await mapLimit([...byCommand], PUSH_CONCURRENCY, ([commandUuid, ids]) => notifier.push(tenantId, ids, { commandUuid, signal }));
   }
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Metrics } from '../../observability/metrics.js';
 import type { CertificateInfo } from '../../pki/index.js';
 import { parsePlistDict, PlistError } from '../../shared/plist.js';
@@ -9,6 +9,7 @@ import type { IdentityBinding, IdentityVerifier } from './contracts.js';
 import { certificateFromHeader, IdentityError, readMdmSignature, trustedProxyMatcher, type MdmSignature } from './identity.js';
 import { MessageError, parseCheckin, parseReport } from './messages.js';
 import { MdmRefusal, type DeviceReply, type MdmContext, type MdmService } from './service.js';
+import type { InFlight } from '../../shared/concurrency.js';
 
 /**
  * The device-facing MDM endpoints (device-urls.ts): CheckInURL and ServerURL. Every message is
@@ -39,6 +40,8 @@ export interface MdmRoutesDeps {
   /** Lower-case header name carrying a trusted proxy's client certificate. */
   clientCertHeader: string | undefined;
   metrics?: Metrics;
+  /** Counts the MDM requests this node is serving (the push job paces its waves by it). */
+  load?: InFlight;
 }
 
 function refusalBody(code: string, description: string): string {
@@ -71,6 +74,17 @@ export function mdmDeviceRoutes(deps: MdmRoutesDeps): FastifyPluginAsync {
         registers: [deps.metrics.registry],
       })
     : undefined;
+  const load = deps.load;
+  if (deps.metrics && load) {
+    new Gauge({
+      name: 'openenroll_apple_mdm_requests_in_progress',
+      help: 'Apple MDM check-ins and command reports this process is serving now (APNs pushes wait at OPENENROLL_APNS_PUSH_BACKLOG)',
+      registers: [deps.metrics.registry],
+      collect() {
+        this.set(load.count);
+      },
+    });
+  }
 
   /** The certificate the message claims to be from (the body isn't read yet), or an IdentityError. */
   function claimedCertificate(req: FastifyRequest): { certificate: CertificateInfo; signature: MdmSignature | undefined } {
@@ -184,6 +198,12 @@ export function mdmDeviceRoutes(deps: MdmRoutesDeps): FastifyPluginAsync {
     // Raw bodies, in this scope only: the signature covers the exact bytes.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser([CHECKIN_CONTENT_TYPE, COMMAND_CONTENT_TYPE], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    if (load) {
+      // First hook: from the headers to the last byte out (or the connection gone), whatever the outcome.
+      app.addHook('onRequest', async (_req, reply) => {
+        reply.raw.once('close', load.enter());
+      });
+    }
     app.addHook('onRequest', authenticate);
     app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, req, reply) => {
       const log = req.log.child({ component: 'apple-mdm' });

@@ -12,6 +12,7 @@ import * as m0011 from './0011_apple_enrollment.js';
 import * as m0012 from './0012_apple_configurator.js';
 import * as m0013 from './0013_rate_limit_counters.js';
 import * as m0014 from './0014_dep_devices_by_managed_device.js';
+import * as m0015 from './0015_mdm_queue_unpushed.js';
 
 /**
  * The one ordered list of migrations for both dialects. Later capabilities append their own
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0012_apple_configurator': m0012,
   '0013_rate_limit_counters': m0013,
   '0014_dep_devices_by_managed_device': m0014,
+  '0015_mdm_queue_unpushed': m0015,
 };
