@@ -176,7 +176,9 @@ export class ApnsPushNotifier implements ApnsNotifier {
         if (i > 0) await this.pace(signal);
         // Stopped (lease lost, shutdown) or the certificate refused: the rest is not sent; with a command, it stays unclaimed for the next run.
         if (signal?.aborted || summary.certificateProblem !== null) {
-          summary.notSent += waves.slice(i).reduce((n, w) => n + w.length, 0);
+          const rest = waves.slice(i).reduce((n, w) => n + w.length, 0);
+          summary.notSent += rest;
+          this.counter?.inc({ result: 'notSent' }, rest);
           break;
         }
         await this.sendWave(creds, waves[i]!, commandUuid, summary);
