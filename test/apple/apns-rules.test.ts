@@ -128,8 +128,8 @@ describe('APNs device tokens and payloads', () => {
 
 describe('APNs configuration', () => {
   it("defaults to Apple's production host and takes an https URL and a CA file", () => {
-    expect(loadConfig({}).apns).toEqual({ url: 'https://api.push.apple.com', caFile: undefined });
-    expect(loadConfig({ OPENENROLL_APNS_URL: 'https://127.0.0.1:9443/', OPENENROLL_APNS_CA_FILE: '/tmp/ca.pem' }).apns).toEqual({ url: 'https://127.0.0.1:9443', caFile: '/tmp/ca.pem' });
+    expect(loadConfig({}).apns).toEqual({ url: 'https://api.push.apple.com', caFile: undefined, pushBacklog: 128 });
+    expect(loadConfig({ OPENENROLL_APNS_URL: 'https://127.0.0.1:9443/', OPENENROLL_APNS_CA_FILE: '/tmp/ca.pem' }).apns).toEqual({ url: 'https://127.0.0.1:9443', caFile: '/tmp/ca.pem', pushBacklog: 128 });
   });
 
   it('refuses a non-https APNs URL', () => {

@@ -320,7 +320,7 @@ export class MdmCommandQueue implements CommandQueue {
     let after: { commandUuid: string; enrollmentId: string } | undefined;
     for (;;) {
       const rows = await this.unpushed(tenantId, after);
-      await this.pushBatch(tenantId, rows, stop);
+      await this.pushRows(tenantId, rows, stop);
       if (rows.length < this.batchSize || stop.aborted) break;
       const last = rows.at(-1)!;
       after = { commandUuid: last.command_uuid, enrollmentId: last.enrollment_id };
@@ -346,7 +346,7 @@ export class MdmCommandQueue implements CommandQueue {
     return q.execute();
   }
 
-  private async pushBatch(
+  private async pushRows(
     tenantId: string,
     rows: Array<{ enrollment_id: string; command_uuid: string; enabled: number; push_token: string | null; push_magic: string | null; apns_status: string | null }>,
     signal: AbortSignal | undefined,
