@@ -1,11 +1,10 @@
 import { createServer, request as httpRequest, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStore, type Store } from '../../src/store/db.js';
+import type { Store } from '../../src/store/db.js';
 import { startAbmSimulator, type AbmSimulator } from '../../sim/apple-dep/index.js';
 import { createDeployment, ensureBuilt, startServe, TOKEN, type Deployment, type Server } from '../cli/helpers.js';
-import { pgUrl } from '../helpers/store.js';
+import { openDeploymentStore, until } from '../faults/support.js';
 import { httpCall, uploadPushCertificate, uploadTokenThroughApi } from './ade-sync-support.js';
 
 /**
@@ -61,20 +60,6 @@ async function recordingProxy(target: string): Promise<{ url: string; log: Recor
   };
 }
 
-function openStore(d: Deployment): Store {
-  return d.dialect === 'sqlite' ? createStore({ sqliteFile: path.join(d.env.OPENENROLL_DATA_DIR!, 'openenroll.db') }) : createStore({ databaseUrl: pgUrl(), pgSchema: d.pgSchema, poolSize: 2 });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('ADE sync survives SIGKILL', () => {
   let sim: AbmSimulator;
   let proxy: Awaited<ReturnType<typeof recordingProxy>>;
@@ -121,7 +106,7 @@ describe('ADE sync survives SIGKILL', () => {
     await until('requests of the killed process to settle', async () => proxy.inFlight() === 0);
     const killedAfter = fetched();
 
-    store = openStore(deployment);
+    store = openDeploymentStore(deployment);
     const saved = await store.db.selectFrom('dep_tokens').selectAll().where('id', '=', tokenId).executeTakeFirstOrThrow();
     const stored = await store.db.selectFrom('dep_devices').select('serial_number').where('token_id', '=', tokenId).execute();
     expect(saved.sync_status).toBe('running');

@@ -3,18 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MdmCommandQueue } from '../../src/apple/mdm/queue.js';
 import type { ApnsPushNotifier } from '../../src/apple/apns/index.js';
 import { InFlight } from '../../src/shared/concurrency.js';
+import { waitUntil } from '../jobs/support.js';
 import { apnsHarness, settle, type ApnsHarness } from './apns-support.js';
 
 /** The first wave of a paced push: pushes claimed and sent before the notifier looks at the device load. */
 const WAVE = 64;
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await settle(5);
-  }
-}
 
 describe('APNs pushes paced by the device requests the node is serving', () => {
   let h: ApnsHarness;
@@ -37,7 +30,7 @@ describe('APNs pushes paced by the device requests the node is serving', () => {
     const busy = [load.enter(), load.enter(), load.enter()];
 
     const run = node.notify(h.t.tenantId, ids, { commandUuid: command });
-    await until(() => h.sim.delivered().length === WAVE);
+    await waitUntil(() => h.sim.delivered().length === WAVE, 'the first wave');
     await settle(150);
     // Only the first wave went out, and only its rows are claimed: the rest can still go to any node.
     expect(h.sim.delivered()).toHaveLength(WAVE);
@@ -69,7 +62,7 @@ describe('APNs pushes paced by the device requests the node is serving', () => {
     const stop = new AbortController();
 
     const run = node.notify(h.t.tenantId, ids, { commandUuid: command, signal: stop.signal });
-    await until(() => h.sim.delivered().length === WAVE);
+    await waitUntil(() => h.sim.delivered().length === WAVE, 'the first wave');
     stop.abort();
     expect(await run).toMatchObject({ sent: WAVE, notSent: 150 - WAVE });
     expect(await claimed()).toBe(WAVE);
@@ -139,7 +132,7 @@ describe('the push job', () => {
     const stop = new AbortController();
 
     const run = queue.pushPending(h.t.tenantId, stop.signal);
-    await until(() => h.sim.delivered().length === WAVE);
+    await waitUntil(() => h.sim.delivered().length === WAVE, 'the first wave');
     stop.abort();
     expect(await run).toBeUndefined();
     expect(h.sim.delivered()).toHaveLength(WAVE);
