@@ -79,7 +79,7 @@ export function normalizeSerialHex(hex: string): string {
 
 /**
  * Recently parsed certificates by their DER: a device's identity arrives with every check-in, and
- * @peculiar/x509 parsing costs far more than the hash. Bounded; the oldest entry goes first.
+ * @peculiar/x509 parsing costs far more than the hash. Bounded; the least recently used goes first.
  */
 const parsedCertificates = new RecentCache<CertificateInfo>(10_000);
 

@@ -35,7 +35,7 @@ export function loadPrivateKey(key: string | Uint8Array | crypto.KeyObject): cry
 /**
  * Public keys by their encoding: every signed check-in verifies with its device's key, and building a
  * KeyObject from SPKI costs more than the RSA verification. KeyObjects are immutable, so sharing is
- * safe. Bounded; the oldest entry goes first.
+ * safe. Bounded; the least recently used goes first.
  */
 const publicKeys = new RecentCache<crypto.KeyObject>(10_000);
 /** The public half of each private key (and its JWK), derived once per KeyObject. */

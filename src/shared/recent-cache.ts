@@ -1,8 +1,9 @@
 /**
- * A bounded map of recent results of pure work (parsing, key loading, chain checks) keyed by a hash
- * of its input: the same bytes always give the same answer, so a hit is as good as redoing it. When
- * full, the least recently used entry goes first, so what every check-in needs (a device's identity)
- * outlives what one enrollment needed once (its MachineInfo and SCEP request signers).
+ * A bounded map of recent results of pure work (parsing, key loading, chain checks, preparing SQL)
+ * keyed by its input or a hash of it: the same input always gives the same answer, so a hit is as
+ * good as redoing it. When full, the least recently used entry goes first, so what every check-in
+ * needs (a device's identity) outlives what one enrollment needed once (its MachineInfo and SCEP
+ * request signers).
  */
 export class RecentCache<V> {
   private readonly entries = new Map<string, V>();

@@ -19,6 +19,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { RecentCache } from '../shared/recent-cache.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
@@ -102,25 +103,15 @@ class ImmediateTransactionSqliteDialect extends SqliteDialect {
 const STATEMENT_CACHE_SIZE = 500;
 
 /**
- * The database as Kysely's SQLite driver uses it, with prepared statements reused. The driver runs
- * one query at a time on its one connection and reads each result whole, so a statement is never
- * reused while it is still executing; SQLite re-prepares one itself after a schema change.
+ * The database as Kysely's SQLite driver uses it, with prepared statements reused (least recently
+ * used out). The driver runs one query at a time on its one connection and reads each result whole,
+ * so a statement is never reused while it is still executing; SQLite re-prepares one itself after a
+ * schema change.
  */
 function withStatementCache(sqlite: SqliteDatabase.Database): { prepare(sql: string): SqliteDatabase.Statement; close(): void } {
-  const statements = new Map<string, SqliteDatabase.Statement>();
+  const statements = new RecentCache<SqliteDatabase.Statement>(STATEMENT_CACHE_SIZE);
   return {
-    prepare(text) {
-      let stmt = statements.get(text);
-      if (stmt) {
-        // Most recently used last, so the first entry is the one to drop.
-        statements.delete(text);
-      } else {
-        stmt = sqlite.prepare(text);
-        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
-      }
-      statements.set(text, stmt);
-      return stmt;
-    },
+    prepare: (text) => statements.getOrCreate(text, () => sqlite.prepare(text)),
     close: () => sqlite.close(),
   };
 }
